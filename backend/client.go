@@ -1,0 +1,221 @@
+package backend
+
+import (
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// Client is the state of one connection (redcon's SetContext), or of an
+// internal client such as the AOF loader. Its handler goroutine owns every
+// field not marked otherwise; CLIENT LIST/KILL and INFO read the marked
+// ones from other goroutines.
+type Client struct {
+	s    *Server
+	conn redcon.Conn // nil for internal clients
+	w    *redcon.Writer
+	tx   Tx
+
+	id       int64
+	addr     string
+	laddr    string
+	fd       int
+	created  time.Time
+	authed   bool
+	internal bool // AOF loading: no auth, no admission, no durability wait
+
+	// raw is the current command in RESP form; handlers emit it to the
+	// stream as is when the command is replayable unchanged.
+	raw  []byte
+	args [][]byte // the current command's arguments
+	quit bool     // QUIT: close after the reply
+	// failed is set when the current command replied with an error.
+	failed bool
+	// pendingOff is the stream offset the replies buffered in this batch
+	// depend on: they are flushed once the AOF (later: replicas) holds it.
+	pendingOff int64
+
+	// Read by other goroutines.
+	mu      sync.Mutex // guards name, libName, libVer
+	name    string
+	libName string
+	libVer  string
+	cmd     atomic.Pointer[cmdSpec] // last command
+	lastAt  atomic.Int64            // unix ms of the last command
+	killed  atomic.Bool
+}
+
+// now returns the time used for the current command's expiry decisions.
+func (c *Client) now() int64 { return time.Now().UnixMilli() }
+
+// begin prepares c's Tx for a command at time now.
+func (c *Client) begin() *Tx {
+	tx := &c.tx
+	tx.reset(c.s.ks, c.now())
+	tx.noEmit = false
+	tx.noExpire = false
+	if c.internal {
+		tx.noEmit = true
+		tx.noExpire = true
+	}
+	return tx
+}
+
+// commit unlocks c's Tx and records the stream offset its writes reached.
+func (c *Client) commit() {
+	if off := c.tx.unlock(); off > c.pendingOff {
+		c.pendingOff = off
+	}
+}
+
+// emitSelf emits the current command as sent: for commands whose effect
+// is deterministic given the keyspace (INCR, APPEND, DEL...).
+func (c *Client) emitSelf(tx *Tx) {
+	if c.raw != nil {
+		tx.emitRaw(c.raw)
+	} else {
+		tx.emit(c.args...)
+	}
+}
+
+// Reply helpers.
+
+func (c *Client) ok() { c.w.WriteString("OK") }
+func (c *Client) err(msg string) {
+	c.failed = true
+	c.s.errs.add(msg)
+	c.w.WriteError(msg)
+}
+func (c *Client) null()               { c.w.WriteNull() }
+func (c *Client) nullArray()          { c.w.WriteRaw([]byte("*-1\r\n")) }
+func (c *Client) int(n int64)         { c.w.WriteInt64(n) }
+func (c *Client) bulk(b []byte)       { c.w.WriteBulk(b) }
+func (c *Client) bulkString(s string) { c.w.WriteBulkString(s) }
+func (c *Client) array(n int)         { c.w.WriteArray(n) }
+func (c *Client) status(s string)     { c.w.WriteString(s) }
+
+func (c *Client) setName(n string) {
+	c.mu.Lock()
+	c.name = n
+	c.mu.Unlock()
+}
+
+func (c *Client) getName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+// kill closes the client's connection from another goroutine; its handler
+// goroutine then ends and the client is unregistered.
+func (c *Client) kill() {
+	if c.killed.Swap(true) || c.conn == nil {
+		return
+	}
+	_ = c.conn.NetConn().Close()
+}
+
+// info is the client's CLIENT LIST / CLIENT INFO line, in Redis' field
+// order.
+func (c *Client) info(now time.Time) string {
+	c.mu.Lock()
+	name, lib, ver := c.name, c.libName, c.libVer
+	c.mu.Unlock()
+	cmd := "NULL"
+	if sp := c.cmd.Load(); sp != nil {
+		cmd = sp.name
+	}
+	last := c.lastAt.Load()
+	idle := int64(0)
+	if last > 0 {
+		idle = (now.UnixMilli() - last) / 1000
+	}
+	var b strings.Builder
+	b.WriteString("id=" + strconv.FormatInt(c.id, 10))
+	b.WriteString(" addr=" + c.addr)
+	b.WriteString(" laddr=" + c.laddr)
+	b.WriteString(" fd=" + strconv.Itoa(c.fd))
+	b.WriteString(" name=" + name)
+	b.WriteString(" age=" + strconv.FormatInt(int64(now.Sub(c.created)/time.Second), 10))
+	b.WriteString(" idle=" + strconv.FormatInt(idle, 10))
+	b.WriteString(" flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r")
+	b.WriteString(" cmd=" + cmd)
+	b.WriteString(" user=default redir=-1 resp=2")
+	if lib != "" || ver != "" {
+		b.WriteString(" lib-name=" + lib + " lib-ver=" + ver)
+	}
+	return b.String()
+}
+
+// clientRegistry holds the connected clients.
+type clientRegistry struct {
+	mu     sync.Mutex
+	m      map[int64]*Client
+	nextID atomic.Int64
+}
+
+func (r *clientRegistry) add(c *Client) {
+	r.mu.Lock()
+	if r.m == nil {
+		r.m = map[int64]*Client{}
+	}
+	r.m[c.id] = c
+	r.mu.Unlock()
+}
+
+func (r *clientRegistry) remove(c *Client) {
+	r.mu.Lock()
+	delete(r.m, c.id)
+	r.mu.Unlock()
+}
+
+func (r *clientRegistry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}
+
+// list returns the clients sorted by id.
+func (r *clientRegistry) list() []*Client {
+	r.mu.Lock()
+	out := make([]*Client, 0, len(r.m))
+	for _, c := range r.m {
+		out = append(out, c)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// newInternalClient returns a client whose replies are discarded (AOF
+// loading applies commands through the command table with it).
+func (s *Server) newInternalClient() *Client {
+	return &Client{s: s, w: redcon.NewWriter(io.Discard), authed: true, internal: true,
+		id: s.clients.nextID.Add(1), created: time.Now(), fd: -1}
+}
+
+// fdOf returns the file descriptor of a TCP connection, or -1.
+func fdOf(nc net.Conn) int {
+	if g, ok := nc.(*guardConn); ok {
+		nc = g.Conn
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	_ = raw.Control(func(u uintptr) { fd = int(u) })
+	return fd
+}

@@ -1,0 +1,266 @@
+package backend
+
+import (
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// cmdFlags are Redis' command flags (COMMAND INFO prints their names).
+// The dispatcher and later features key off them: write commands pass
+// admitWrite (MISCONF now; READONLY on replicas, NOREPLICAS, CLIENT PAUSE
+// WRITE and fencing later), MULTI will refuse to queue no_multi commands,
+// replicas will refuse write commands from ordinary clients.
+type cmdFlags uint32
+
+const (
+	flagWrite cmdFlags = 1 << iota
+	flagReadonly
+	flagDenyOOM
+	flagAdmin
+	flagPubSub
+	flagNoScript
+	flagBlocking
+	flagLoading
+	flagStale
+	flagSkipMonitor
+	flagSkipSlowlog
+	flagFast
+	flagNoAuth
+	flagMayReplicate
+	flagNoMulti
+	flagAllowBusy
+	flagMovableKeys
+)
+
+var flagNames = []struct {
+	f    cmdFlags
+	name string
+}{
+	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
+	{flagAdmin, "admin"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"},
+	{flagBlocking, "blocking"}, {flagLoading, "loading"}, {flagStale, "stale"},
+	{flagSkipMonitor, "skip_monitor"}, {flagSkipSlowlog, "skip_slowlog"},
+	{flagFast, "fast"}, {flagNoAuth, "no_auth"}, {flagMayReplicate, "may_replicate"},
+	{flagNoMulti, "no_multi"}, {flagAllowBusy, "allow_busy"}, {flagMovableKeys, "movablekeys"},
+}
+
+// cmdSpec is one entry of the command table.
+type cmdSpec struct {
+	name    string // lower case; "config|get" for a subcommand
+	handler func(c *Client, args [][]byte)
+	// arity follows Redis: N means exactly N arguments including the
+	// name, -N means at least N.
+	arity int
+	flags cmdFlags
+	// Key positions (1-based; last -1 = the last argument; 0 = no keys).
+	first, last, step int
+	// keys returns the key positions when they depend on the arguments
+	// (flagMovableKeys); nil otherwise.
+	keys func(args [][]byte) []int
+
+	group      string // COMMAND DOCS group: string, generic, server, connection...
+	since      string
+	summary    string
+	complexity string
+	acl        []string // ACL categories beyond those derived from group and flags
+
+	subs   map[string]*cmdSpec
+	parent *cmdSpec
+
+	calls, usec, failed, rejected atomic.Int64 // INFO commandstats
+}
+
+// commandTable maps lower-case names to specs. It is built once per Server
+// and not modified afterwards.
+type commandTable map[string]*cmdSpec
+
+func (t commandTable) add(specs ...*cmdSpec) {
+	for _, c := range specs {
+		if _, dup := t[c.name]; dup {
+			panic("backend: duplicate command " + c.name)
+		}
+		t[c.name] = c
+		for _, sc := range c.subs {
+			sc.parent = c
+		}
+	}
+}
+
+// subcommands builds a parent's subcommand map, naming each "parent|sub".
+func subcommands(parent string, specs ...*cmdSpec) map[string]*cmdSpec {
+	m := make(map[string]*cmdSpec, len(specs))
+	for _, s := range specs {
+		m[s.name] = s
+		s.name = parent + "|" + s.name
+	}
+	return m
+}
+
+func newCommandTable() commandTable {
+	t := commandTable{}
+	t.add(stringCommands()...)
+	t.add(keyCommands()...)
+	t.add(connectionCommands()...)
+	t.add(serverCommands()...)
+	return t
+}
+
+// lookup finds a command by name, case-insensitively, without allocating.
+func (t commandTable) lookup(name []byte) *cmdSpec {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return t[strings.ToLower(string(name))]
+	}
+	for i, c := range name {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return t[string(buf[:len(name)])]
+}
+
+func (c *cmdSpec) arityOK(n int) bool {
+	if c.arity >= 0 {
+		return n == c.arity
+	}
+	return n >= -c.arity
+}
+
+// keyPositions returns the argument indexes that are keys.
+func (c *cmdSpec) keyPositions(args [][]byte) []int {
+	if c.keys != nil {
+		return c.keys(args)
+	}
+	if c.first == 0 {
+		return nil
+	}
+	last := c.last
+	if last < 0 {
+		last = len(args) + last
+	}
+	var pos []int
+	for i := c.first; i <= last && i < len(args); i += c.step {
+		pos = append(pos, i)
+	}
+	return pos
+}
+
+func (c *cmdSpec) flagNames() []string {
+	var out []string
+	for _, f := range flagNames {
+		if c.flags&f.f != 0 {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// aclCategories derives Redis' ACL categories.
+func (c *cmdSpec) aclCategories() []string {
+	var out []string
+	if c.flags&flagWrite != 0 {
+		out = append(out, "@write")
+	}
+	if c.flags&flagReadonly != 0 {
+		out = append(out, "@read")
+	}
+	if c.flags&flagAdmin != 0 {
+		out = append(out, "@admin", "@dangerous")
+	}
+	switch c.group {
+	case "string":
+		out = append(out, "@string")
+	case "generic":
+		out = append(out, "@keyspace")
+	case "connection":
+		out = append(out, "@connection")
+	}
+	if c.flags&flagFast != 0 {
+		out = append(out, "@fast")
+	} else {
+		out = append(out, "@slow")
+	}
+	out = append(out, c.acl...)
+	return out
+}
+
+// sortedNames returns the table's command names in order.
+func (t commandTable) sortedNames() []string {
+	names := make([]string, 0, len(t))
+	for n := range t {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// dispatch runs one command for c, as Redis' processCommand: lookup,
+// arity, authentication, write admission, then the handler.
+func (s *Server) dispatch(c *Client, args [][]byte) {
+	if len(args) == 0 {
+		return
+	}
+	cmd := s.cmds.lookup(args[0])
+	if cmd == nil {
+		c.err(errUnknownCommand(args))
+		s.stats.unknownCommands.Add(1)
+		return
+	}
+	if cmd.subs != nil && len(args) >= 2 {
+		sub := s.cmds.lookupSub(cmd, args[1])
+		if sub == nil {
+			c.err(errUnknownSubcommand(string(args[1]), cmd.name))
+			return
+		}
+		cmd = sub
+	}
+	if !cmd.arityOK(len(args)) || cmd.handler == nil {
+		c.err(errArity(cmd.name))
+		cmd.rejected.Add(1)
+		return
+	}
+	if !c.authed && cmd.flags&flagNoAuth == 0 {
+		c.err(errNoAuth)
+		cmd.rejected.Add(1)
+		return
+	}
+	if cmd.flags&flagWrite != 0 {
+		if msg := s.admitWrite(c, cmd); msg != "" {
+			c.err(msg)
+			cmd.rejected.Add(1)
+			return
+		}
+	}
+	c.cmd.Store(cmd)
+	c.args = args
+	c.failed = false
+	start := time.Now()
+	c.lastAt.Store(start.UnixMilli())
+	cmd.handler(c, args)
+	cmd.usec.Add(int64(time.Since(start) / time.Microsecond))
+	cmd.calls.Add(1)
+	if c.failed {
+		cmd.failed.Add(1)
+	}
+	s.stats.commands.Add(1)
+}
+
+func (t commandTable) lookupSub(parent *cmdSpec, name []byte) *cmdSpec {
+	return parent.subs[strings.ToLower(string(name))]
+}
+
+// admitWrite decides whether a write command may run now; it returns the
+// error to reply with, or "". Later: READONLY on replicas, NOREPLICAS
+// (min-replicas-to-write), fencing, CLIENT PAUSE WRITE (which waits here).
+func (s *Server) admitWrite(c *Client, cmd *cmdSpec) string {
+	if c.internal {
+		return ""
+	}
+	if err := s.aof.writeError(); err != nil {
+		return errMisconfPrefix + err.Error()
+	}
+	return ""
+}

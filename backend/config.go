@@ -1,0 +1,402 @@
+package backend
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Config is shardis-server's configuration. Every field is also a
+// redis.conf-style parameter (see params): settable from the command line
+// (--name value), a config file (name value) and, unless immutable,
+// CONFIG SET.
+type Config struct {
+	Bind        []string // addresses to listen on ("bind")
+	Port        int      // TCP port ("port")
+	Dir         string   // working directory for data files ("dir")
+	RequirePass string   // password of the default user ("requirepass")
+	MaxClients  int      // connection limit ("maxclients")
+	Timeout     int      // close idle clients after this many seconds, 0 = never
+	LogLevel    string   // debug, verbose, notice, warning
+	LogFile     string   // "" = standard output
+
+	AppendOnly       bool   // AOF persistence on ("appendonly")
+	AppendFsync      string // always, everysec, no ("appendfsync")
+	AppendFilename   string // AOF file name inside Dir ("appendfilename")
+	AOFLoadTruncated bool   // load an AOF whose last command is truncated
+	// Automatic rewrite when the AOF grew by this percentage over its size
+	// after the last rewrite (0 disables) and is at least the min size.
+	AutoAOFRewritePercentage int
+	AutoAOFRewriteMinSize    int64
+
+	DBFilename      string // snapshot file of SAVE/BGSAVE inside Dir ("dbfilename")
+	ProtoMaxBulkLen int64  // largest bulk string a client may send
+	Hz              int    // background task frequency (active expiry)
+	TCPKeepAlive    int    // seconds, 0 = off
+
+	// ConfigFile is the file the configuration was read from (CONFIG
+	// REWRITE writes it back); empty when none.
+	ConfigFile string
+}
+
+// DefaultConfig returns redis-server's defaults where one exists.
+func DefaultConfig() Config {
+	return Config{
+		Bind:                     []string{"127.0.0.1"},
+		Port:                     6379,
+		Dir:                      ".",
+		MaxClients:               10000,
+		LogLevel:                 "notice",
+		AppendFsync:              "everysec",
+		AppendFilename:           "appendonly.aof",
+		AOFLoadTruncated:         true,
+		AutoAOFRewritePercentage: 100,
+		AutoAOFRewriteMinSize:    64 << 20,
+		DBFilename:               "dump.aof",
+		ProtoMaxBulkLen:          512 << 20,
+		Hz:                       10,
+		TCPKeepAlive:             300,
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("config")
+
+// Validate checks the cross-field rules that single parameters cannot.
+func (c *Config) Validate() error {
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("%w: port %d out of range", ErrConfig, c.Port)
+	}
+	if len(c.Bind) == 0 {
+		return fmt.Errorf("%w: bind needs at least one address", ErrConfig)
+	}
+	if strings.ContainsAny(c.AppendFilename, "/\\") || c.AppendFilename == "" {
+		return fmt.Errorf("%w: appendfilename can't be a path, just a filename", ErrConfig)
+	}
+	if strings.ContainsAny(c.DBFilename, "/\\") || c.DBFilename == "" {
+		return fmt.Errorf("%w: dbfilename can't be a path, just a filename", ErrConfig)
+	}
+	return nil
+}
+
+// param is one configuration parameter.
+type param struct {
+	name      string
+	get       func(c *Config) string
+	set       func(c *Config, v string) error // v already validated by the parser
+	immutable bool
+}
+
+// paramError is the reason text of a rejected value, as Redis words it.
+type paramError string
+
+func (e paramError) Error() string { return string(e) }
+
+func boolParam(name string, f func(c *Config) *bool) param {
+	return param{name: name,
+		get: func(c *Config) string { return yesNo(*f(c)) },
+		set: func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "yes":
+				*f(c) = true
+			case "no":
+				*f(c) = false
+			default:
+				return paramError("argument must be 'yes' or 'no'")
+			}
+			return nil
+		}}
+}
+
+func intParam(name string, lo, hi int64, f func(c *Config) *int) param {
+	return param{name: name,
+		get: func(c *Config) string { return strconv.Itoa(*f(c)) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return paramError("argument couldn't be parsed into an integer")
+			}
+			if n < lo || n > hi {
+				return paramError(fmt.Sprintf("argument must be between %d and %d inclusive", lo, hi))
+			}
+			*f(c) = int(n)
+			return nil
+		}}
+}
+
+func memParam(name string, lo, hi int64, f func(c *Config) *int64) param {
+	return param{name: name,
+		get: func(c *Config) string { return strconv.FormatInt(*f(c), 10) },
+		set: func(c *Config, v string) error {
+			n, ok := parseMemory(v)
+			if !ok {
+				return paramError("argument must be a memory value")
+			}
+			if n < lo || n > hi {
+				return paramError(fmt.Sprintf("argument must be between %d and %d inclusive", lo, hi))
+			}
+			*f(c) = n
+			return nil
+		}}
+}
+
+func enumParam(name string, values []string, f func(c *Config) *string) param {
+	return param{name: name,
+		get: func(c *Config) string { return *f(c) },
+		set: func(c *Config, v string) error {
+			for _, x := range values {
+				if strings.EqualFold(x, v) {
+					*f(c) = x
+					return nil
+				}
+			}
+			return paramError("argument(s) must be one of the following: " + strings.Join(values, ", "))
+		}}
+}
+
+func stringParam(name string, f func(c *Config) *string) param {
+	return param{name: name,
+		get: func(c *Config) string { return *f(c) },
+		set: func(c *Config, v string) error { *f(c) = v; return nil }}
+}
+
+// fixedParam is a read-only parameter reporting how shardis-server behaves
+// (tools ask for them), e.g. databases 1, save "".
+func fixedParam(name, value string) param {
+	return param{name: name, immutable: true,
+		get: func(*Config) string { return value },
+		set: func(_ *Config, v string) error {
+			if v != value {
+				return paramError("shardis-server supports only " + strconv.Quote(value))
+			}
+			return nil
+		}}
+}
+
+// params is the parameter table; CONFIG GET/SET, the command line and
+// config files go through it. Order is CONFIG GET's order.
+var params = []param{
+	{name: "bind", immutable: true,
+		get: func(c *Config) string { return strings.Join(c.Bind, " ") },
+		set: func(c *Config, v string) error {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return paramError("bind needs at least one address")
+			}
+			c.Bind = f
+			return nil
+		}},
+	withImmutable(intParam("port", 0, 65535, func(c *Config) *int { return &c.Port })),
+	withImmutable(stringParam("dir", func(c *Config) *string { return &c.Dir })),
+	stringParam("requirepass", func(c *Config) *string { return &c.RequirePass }),
+	intParam("maxclients", 1, math.MaxUint32, func(c *Config) *int { return &c.MaxClients }),
+	intParam("timeout", 0, math.MaxInt32, func(c *Config) *int { return &c.Timeout }),
+	enumParam("loglevel", []string{"debug", "verbose", "notice", "warning"}, func(c *Config) *string { return &c.LogLevel }),
+	withImmutable(stringParam("logfile", func(c *Config) *string { return &c.LogFile })),
+	boolParam("appendonly", func(c *Config) *bool { return &c.AppendOnly }),
+	enumParam("appendfsync", []string{"everysec", "always", "no"}, func(c *Config) *string { return &c.AppendFsync }),
+	withImmutable(stringParam("appendfilename", func(c *Config) *string { return &c.AppendFilename })),
+	boolParam("aof-load-truncated", func(c *Config) *bool { return &c.AOFLoadTruncated }),
+	intParam("auto-aof-rewrite-percentage", 0, math.MaxInt32, func(c *Config) *int { return &c.AutoAOFRewritePercentage }),
+	memParam("auto-aof-rewrite-min-size", 0, math.MaxInt64, func(c *Config) *int64 { return &c.AutoAOFRewriteMinSize }),
+	stringParam("dbfilename", func(c *Config) *string { return &c.DBFilename }),
+	memParam("proto-max-bulk-len", 1<<20, math.MaxInt64, func(c *Config) *int64 { return &c.ProtoMaxBulkLen }),
+	{name: "hz",
+		get: func(c *Config) string { return strconv.Itoa(c.Hz) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return paramError("argument couldn't be parsed into an integer")
+			}
+			// Redis clamps hz to 1..500 silently.
+			c.Hz = int(max(1, min(n, 500)))
+			return nil
+		}},
+	intParam("tcp-keepalive", 0, math.MaxInt32, func(c *Config) *int { return &c.TCPKeepAlive }),
+	fixedParam("databases", "1"),
+	fixedParam("save", ""),
+	fixedParam("maxmemory", "0"),
+	fixedParam("maxmemory-policy", "noeviction"),
+	fixedParam("cluster-enabled", "no"),
+	fixedParam("daemonize", "no"),
+	fixedParam("protected-mode", "no"),
+	fixedParam("appendonly-rdb-preamble", "no"),
+	fixedParam("aof-use-rdb-preamble", "no"),
+	fixedParam("lazyfree-lazy-expire", "no"),
+	fixedParam("replica-read-only", "yes"),
+	fixedParam("slave-read-only", "yes"),
+}
+
+func withImmutable(p param) param { p.immutable = true; return p }
+
+func lookupParam(name string) *param {
+	for i := range params {
+		if strings.EqualFold(params[i].name, name) {
+			return &params[i]
+		}
+	}
+	return nil
+}
+
+// Set sets one parameter by its redis.conf name.
+func (c *Config) Set(name, value string) error {
+	p := lookupParam(name)
+	if p == nil {
+		return fmt.Errorf("%w: unknown parameter %q", ErrConfig, name)
+	}
+	if err := p.set(c, value); err != nil {
+		return fmt.Errorf("%w: %s %q: %v", ErrConfig, name, value, err)
+	}
+	return nil
+}
+
+// Get returns a parameter's value by name.
+func (c *Config) Get(name string) (string, bool) {
+	p := lookupParam(name)
+	if p == nil {
+		return "", false
+	}
+	return p.get(c), true
+}
+
+// ParseArgs applies redis-server style arguments to c: an optional config
+// file path first (or --config FILE anywhere), then "--name value..."
+// pairs, later ones overriding earlier ones and the file.
+func ParseArgs(c *Config, args []string) error {
+	type kv struct{ name, value string }
+	var sets []kv
+	file := ""
+	i := 0
+	if len(args) > 0 && !strings.HasPrefix(args[0], "--") {
+		file = args[0]
+		i = 1
+	}
+	for i < len(args) {
+		a := args[i]
+		if !strings.HasPrefix(a, "--") || len(a) == 2 {
+			return fmt.Errorf("%w: unexpected argument %q (want --name value)", ErrConfig, a)
+		}
+		name := a[2:]
+		j := i + 1
+		for j < len(args) && !strings.HasPrefix(args[j], "--") {
+			j++
+		}
+		value := strings.Join(args[i+1:j], " ")
+		if name == "config" {
+			file = value
+		} else {
+			sets = append(sets, kv{name, value})
+		}
+		i = j
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		err = c.Load(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		c.ConfigFile = file
+	}
+	for _, s := range sets {
+		if err := c.Set(s.name, s.value); err != nil {
+			return err
+		}
+	}
+	return c.Validate()
+}
+
+// Load applies redis.conf-style lines: "name value...", '#' comments,
+// values optionally in double quotes.
+func (c *Config) Load(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		name, value, _ := strings.Cut(t, " ")
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			if u, err := strconv.Unquote(value); err == nil {
+				value = u
+			}
+		}
+		if err := c.Set(name, value); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+	}
+	return sc.Err()
+}
+
+// WriteTo writes every settable parameter in redis.conf form (CONFIG
+// REWRITE).
+func (c *Config) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	b.WriteString("# shardis-server configuration (written by CONFIG REWRITE)\n")
+	names := make([]string, 0, len(params))
+	byName := map[string]*param{}
+	for i := range params {
+		p := &params[i]
+		if p.set == nil {
+			continue
+		}
+		names = append(names, p.name)
+		byName[p.name] = p
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := byName[n].get(c)
+		fmt.Fprintf(&b, "%s %s\n", n, strconv.Quote(v))
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+// parseMemory is Redis' memtoull: a number with an optional unit (b, k, kb,
+// m, mb, g, gb; case-insensitive; k = 1000, kb = 1024).
+func parseMemory(s string) (int64, bool) {
+	low := strings.ToLower(s)
+	mul := int64(1)
+	for _, u := range []struct {
+		suf string
+		mul int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"b", 1}} {
+		if strings.HasSuffix(low, u.suf) {
+			low = strings.TrimSuffix(low, u.suf)
+			mul = u.mul
+			break
+		}
+	}
+	if low == "" {
+		return 0, false
+	}
+	for _, ch := range low {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(low, 10, 64)
+	if err != nil || n > math.MaxInt64/mul {
+		return 0, false
+	}
+	return n * mul, true
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

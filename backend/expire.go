@@ -1,0 +1,147 @@
+package backend
+
+import (
+	"time"
+)
+
+// Active expiry, after Redis' activeExpireCycle (expire.c): keys with a TTL
+// are also removed when nobody reads them. Each cron tick (hz per second)
+// walks the shards round-robin; in each it samples expiryKeysPerLoop keys
+// from the shard's ttl tree starting at a cursor that moves on (Redis scans
+// its expires dict the same way), deletes the expired ones — emitting DEL
+// into the write stream — and samples again while more than
+// expiryAcceptableStale percent of a sample had expired. A tick spends at
+// most expirySlowTimePerc percent of the tick period.
+//
+// On a replica (Keyspace.SetReplicaExpiry) the cycle does nothing: the
+// master's DELs arrive through replication.
+const (
+	expiryKeysPerLoop     = 20
+	expiryAcceptableStale = 10
+	expirySlowTimePerc    = 25
+)
+
+// expiryState carries the cycle's position and statistics; only the cron
+// goroutine writes it (INFO reads the atomics-free copy under s.mu).
+type expiryState struct {
+	nextShard      int
+	stalePerc      float64 // expired_stale_perc (running average)
+	timeCapReached int64   // expired_time_cap_reached_count
+	cycleCPU       time.Duration
+}
+
+// cron is the server's background goroutine: active expiry and AOF
+// housekeeping at hz. Owned by Serve; it ends when bgCtx ends.
+func (s *Server) cron() {
+	defer s.bgWG.Done()
+	hz := s.hz()
+	t := time.NewTicker(time.Second / time.Duration(hz))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case now := <-t.C:
+			if !s.ks.hideExpired.Load() {
+				s.activeExpireCycle(now, time.Second/time.Duration(hz)*expirySlowTimePerc/100)
+			}
+			s.aof.cron(now)
+			if h := s.hz(); h != hz {
+				hz = h
+				t.Reset(time.Second / time.Duration(hz))
+			}
+		}
+	}
+}
+
+func (s *Server) hz() int {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return max(1, min(s.cfg.Hz, 500))
+}
+
+// activeExpireCycle runs one slow cycle within budget.
+func (s *Server) activeExpireCycle(now time.Time, budget time.Duration) {
+	start := time.Now()
+	deadline := start.Add(budget)
+	tx := &Tx{}
+	var sampled, expired int
+	s.mu.Lock()
+	next := s.expiry.nextShard
+	s.mu.Unlock()
+	capped := false
+	for n := 0; n < numShards; n++ {
+		i := (next + n) % numShards
+		a, b := s.expireShard(tx, i, now.UnixMilli())
+		sampled += a
+		expired += b
+		if n%16 == 15 && time.Now().After(deadline) {
+			next = (i + 1) % numShards
+			capped = true
+			break
+		}
+	}
+	s.mu.Lock()
+	if capped {
+		s.expiry.nextShard = next
+		s.expiry.timeCapReached++
+	}
+	if sampled > 0 {
+		cur := float64(expired) / float64(sampled)
+		s.expiry.stalePerc = cur*0.05 + s.expiry.stalePerc*0.95
+	}
+	s.expiry.cycleCPU += time.Since(start)
+	s.mu.Unlock()
+}
+
+// expireShard samples shard i until a sample is mostly live; it returns
+// the keys sampled and deleted.
+func (s *Server) expireShard(tx *Tx, i int, nowMs int64) (sampled, expired int) {
+	tx.reset(s.ks, nowMs)
+	tx.lockShard(i)
+	defer tx.unlock()
+	sh := &s.ks.shards[i]
+	var victims []ttlEntry
+	for loops := 0; loops < 64; loops++ {
+		if sh.ttls.Len() == 0 {
+			return
+		}
+		victims = victims[:0]
+		n := 0
+		wrapped := false
+		it := sh.ttls.Iter()
+		ok := it.Seek(ttlEntry{hash: sh.expCursor})
+		limit := min(expiryKeysPerLoop, sh.ttls.Len())
+		for n < limit {
+			if !ok {
+				if wrapped {
+					break
+				}
+				wrapped = true
+				ok = it.First()
+				continue
+			}
+			t := it.Item()
+			n++
+			if nowMs > t.at {
+				victims = append(victims, t)
+			}
+			sh.expCursor = t.hash + 1
+			ok = it.Next()
+		}
+		it.Release()
+		for _, t := range victims {
+			if e, found := sh.keys.Get(probeString(t.hash, t.key)); found {
+				tx.deleteExpired(sh, e)
+			} else {
+				sh.ttls.Delete(t)
+			}
+		}
+		sampled += n
+		expired += len(victims)
+		if n == 0 || len(victims)*100/n <= expiryAcceptableStale {
+			return
+		}
+	}
+	return
+}
