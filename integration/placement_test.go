@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardis/shardis/conf"
 	"github.com/shardis/shardis/hashring"
 	"github.com/shardis/shardis/integration/harness"
 )
@@ -31,7 +32,8 @@ type placementPool struct {
 // (with, without), each over the same five fake backends with weights
 // 1/2/3/1/2, plus a random pool. It sends 10,000 SETs through every pool
 // and requires hashring to name the backend nutcracker chose for every
-// key: zero mismatches. Servers are listed out of twemproxy's name order so
+// key: zero mismatches. The tables are built from conf.Parse of the very
+// YAML nutcracker runs. Servers are listed out of twemproxy's name order so
 // that its sorting by name is exercised; the named pools also use a
 // hash_tag, and keys include bytes >= 0x80 (hashed as C's signed char).
 func TestPlacementAgainstNutcracker(t *testing.T) {
@@ -83,6 +85,7 @@ func TestPlacementAgainstNutcracker(t *testing.T) {
 	}
 
 	yaml := placementYAML(append(pools, random))
+	useConfSpecs(t, yaml, append(pools, random))
 	nc := harness.StartNutcracker(t, yaml, pools[0].listen)
 	for _, p := range append(pools, random) {
 		if err := harness.WaitTCP(p.listen, 10*time.Second); err != nil {
@@ -211,6 +214,34 @@ func placementYAML(pools []*placementPool) string {
 	return sb.String()
 }
 
+// useConfSpecs loads the nutcracker configuration with conf.Parse, checks
+// that each pool's Spec is the one the test meant, and makes the test route
+// with conf's Spec: the placement check then covers YAML to hashring.
+func useConfSpecs(t *testing.T, yaml string, pools []*placementPool) {
+	t.Helper()
+	loaded, err := conf.Parse("nutcracker.yml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("conf.Parse of the nutcracker configuration: %v", err)
+	}
+	if len(loaded) != len(pools) {
+		t.Fatalf("conf.Parse: %d pools, want %d", len(loaded), len(pools))
+	}
+	for i, p := range pools {
+		c := loaded[i]
+		spec := c.Spec()
+		if c.Name != p.name || c.Listen.Addr != p.listen || spec.Distribution != p.spec.Distribution ||
+			spec.Hash != hashOrDefault(p.spec.Hash) || spec.HashTag != p.spec.HashTag || len(spec.Servers) != len(p.spec.Servers) {
+			t.Fatalf("pool %s: conf gives %+v, want %+v", p.name, spec, p.spec)
+		}
+		for j, s := range spec.Servers {
+			if w := p.spec.Servers[j]; s.Addr != w.Addr || s.Name != w.Name || s.Weight != w.Weight || len(s.Ranges) != 0 {
+				t.Fatalf("pool %s server %d: conf gives %+v, want %+v", p.name, j, s, w)
+			}
+		}
+		p.spec = spec
+	}
+}
+
 func hashOrDefault(h string) string {
 	if h == "" {
 		return hashring.DefaultHash
@@ -249,6 +280,7 @@ func TestPlacementAfterEjection(t *testing.T) {
 	}
 	yaml := strings.ReplaceAll(placementYAML(pools), "  timeout: 10000\n",
 		"  timeout: 10000\n  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 600000\n")
+	useConfSpecs(t, yaml, pools)
 	nc := harness.StartNutcracker(t, yaml, pools[0].listen)
 
 	for i, p := range pools {
