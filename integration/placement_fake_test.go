@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/shardis/shardis/integration/harness"
 )
 
 // placementBackend is a tiny RESP server standing in for a Redis shard in
@@ -210,4 +216,73 @@ func pipelineSets(addr string, keys [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// reservePorts returns n distinct free TCP ports on 127.0.0.1 chosen below
+// the kernel's ephemeral range, so that no port handed out by bind(0) —
+// harness.FreePort, or another test's client sockets — can take one of
+// them between this call and the moment nutcracker binds it. All n are
+// held open until every one is found, then released.
+func reservePorts(t *testing.T, n int) []int {
+	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				lo = v
+			}
+		}
+	}
+	var (
+		ports []int
+		held  []net.Listener
+	)
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n && tries < 100*n; tries++ {
+		p := 10000 + rand.IntN(lo-10000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue // in use, or already held by us
+		}
+		held = append(held, l)
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatalf("could not reserve %d free ports below %d", n, lo)
+	}
+	return ports
+}
+
+// startNutcracker starts Debian's nutcracker with yaml and waits until it
+// listens on every address of listens. Unlike harness.StartNutcracker it
+// takes the stats port from the caller (reserved with the pool ports, so
+// they cannot collide) and sends nutcracker's log (-o) to the process log
+// the harness tails on failure instead of /var/log/nutcracker. It returns
+// an error instead of failing the test, so that the caller can retry with
+// other ports if one was taken meanwhile.
+func startNutcracker(t *testing.T, yaml string, statsPort int, listens []string) (*harness.Proc, error) {
+	t.Helper()
+	bin := harness.LookPath(t, "nutcracker", "nutcracker")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "nutcracker.yml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := harness.NewProc(t, "nutcracker-"+strconv.Itoa(statsPort), bin, dir,
+		"-c", cfg, "-s", strconv.Itoa(statsPort), "-a", "127.0.0.1", "-v", "5", "-o", "/dev/stderr")
+	p.Addr = listens[0]
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	for _, l := range listens {
+		if err := harness.WaitTCP(l, 10*time.Second); err != nil {
+			p.Kill()
+			return nil, fmt.Errorf("%v\n%s", err, p.Tail(2048))
+		}
+	}
+	return p, nil
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/shardis/shardis/conf"
 	"github.com/shardis/shardis/hashring"
@@ -53,9 +52,8 @@ func TestPlacementAgainstNutcracker(t *testing.T) {
 		for _, hash := range hashring.HashNames() {
 			for _, named := range []bool{false, true} {
 				p := &placementPool{
-					name:   fmt.Sprintf("%s_%s_%s", dist, hash, map[bool]string{false: "addr", true: "named"}[named]),
-					listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(harness.FreePort(t))),
-					spec:   hashring.Spec{Distribution: dist, Hash: hash},
+					name: fmt.Sprintf("%s_%s_%s", dist, hash, map[bool]string{false: "addr", true: "named"}[named]),
+					spec: hashring.Spec{Distribution: dist, Hash: hash},
 				}
 				order := unnamedOrder
 				if named {
@@ -75,23 +73,15 @@ func TestPlacementAgainstNutcracker(t *testing.T) {
 		}
 	}
 	random := &placementPool{
-		name:   "random_fnv1a_64",
-		listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(harness.FreePort(t))),
-		spec:   hashring.Spec{Distribution: hashring.Random},
+		name: "random_fnv1a_64",
+		spec: hashring.Spec{Distribution: hashring.Random},
 	}
 	for b := range backends {
 		random.spec.Servers = append(random.spec.Servers, hashring.Server{Addr: backends[b].addr, Weight: weights[b]})
 		random.backend = append(random.backend, b)
 	}
 
-	yaml := placementYAML(append(pools, random))
-	useConfSpecs(t, yaml, append(pools, random))
-	nc := harness.StartNutcracker(t, yaml, pools[0].listen)
-	for _, p := range append(pools, random) {
-		if err := harness.WaitTCP(p.listen, 10*time.Second); err != nil {
-			t.Fatalf("pool %s: %v\n%s", p.name, err, nc.Tail(2048))
-		}
-	}
+	launchNutcracker(t, append(pools, random), nil)
 
 	// Four clients at a time: nutcracker is single-threaded and the
 	// machine has two cores; more would only queue.
@@ -214,6 +204,36 @@ func placementYAML(pools []*placementPool) string {
 	return sb.String()
 }
 
+// launchNutcracker gives the pools listen ports, writes their nutcracker
+// configuration (passed through tweak, if not nil), routes them with
+// conf's Spec (useConfSpecs) and starts nutcracker, retrying with other
+// ports if one was taken in the meantime.
+func launchNutcracker(t *testing.T, pools []*placementPool, tweak func(string) string) *harness.Proc {
+	t.Helper()
+	var lastErr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		ports := reservePorts(t, len(pools)+1)
+		listens := make([]string, len(pools))
+		for i, p := range pools {
+			p.listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i]))
+			listens[i] = p.listen
+		}
+		yaml := placementYAML(pools)
+		if tweak != nil {
+			yaml = tweak(yaml)
+		}
+		useConfSpecs(t, yaml, pools)
+		nc, err := startNutcracker(t, yaml, ports[len(pools)], listens)
+		if err == nil {
+			return nc
+		}
+		lastErr = err
+		t.Logf("nutcracker did not start (attempt %d), retrying with other ports: %v", attempt, err)
+	}
+	t.Fatalf("nutcracker did not start: %v", lastErr)
+	return nil
+}
+
 // useConfSpecs loads the nutcracker configuration with conf.Parse, checks
 // that each pool's Spec is the one the test meant, and makes the test route
 // with conf's Spec: the placement check then covers YAML to hashring.
@@ -267,9 +287,8 @@ func TestPlacementAfterEjection(t *testing.T) {
 	for _, dist := range []hashring.Distribution{hashring.Ketama, hashring.Modula} {
 		for _, hash := range []string{"fnv1a_64", "md5", "murmur"} {
 			p := &placementPool{
-				name:   fmt.Sprintf("eject_%s_%s", dist, hash),
-				listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(harness.FreePort(t))),
-				spec:   hashring.Spec{Distribution: dist, Hash: hash},
+				name: fmt.Sprintf("eject_%s_%s", dist, hash),
+				spec: hashring.Spec{Distribution: dist, Hash: hash},
 			}
 			for _, b := range []int{3, 1, 0, 2} {
 				p.spec.Servers = append(p.spec.Servers, hashring.Server{Addr: backends[b].addr, Weight: weights[b]})
@@ -278,15 +297,12 @@ func TestPlacementAfterEjection(t *testing.T) {
 			pools = append(pools, p)
 		}
 	}
-	yaml := strings.ReplaceAll(placementYAML(pools), "  timeout: 10000\n",
-		"  timeout: 10000\n  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 600000\n")
-	useConfSpecs(t, yaml, pools)
-	nc := harness.StartNutcracker(t, yaml, pools[0].listen)
+	nc := launchNutcracker(t, pools, func(yaml string) string {
+		return strings.ReplaceAll(yaml, "  timeout: 10000\n",
+			"  timeout: 10000\n  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 600000\n")
+	})
 
 	for i, p := range pools {
-		if err := harness.WaitTCP(p.listen, 10*time.Second); err != nil {
-			t.Fatalf("pool %s: %v\n%s", p.name, err, nc.Tail(2048))
-		}
 		all, err := hashring.New(p.spec)
 		if err != nil {
 			t.Fatal(err)
