@@ -101,7 +101,8 @@ func StartRedis(t testing.TB, extra ...string) *Proc {
 }
 
 // StartNutcracker starts Debian's nutcracker (twemproxy) with the given YAML
-// config. The caller chooses listen ports inside the YAML; listen is the
+// config. The caller chooses listen ports inside the YAML (take them from
+// FreePort, which never returns a port twice); listen is the
 // address to wait for ("" to not wait). The stats port is chosen here and
 // returned in the Proc's Port field only when listen is "".
 func StartNutcracker(t testing.TB, yaml, listen string) *Proc {
@@ -114,7 +115,9 @@ func StartNutcracker(t testing.TB, yaml, listen string) *Proc {
 	}
 	stats := FreePort(t)
 	p := NewProc(t, "nutcracker-"+strconv.Itoa(stats), bin, dir,
-		"-c", cfg, "-s", strconv.Itoa(stats), "-a", "127.0.0.1", "-v", "5")
+		"-c", cfg, "-s", strconv.Itoa(stats), "-a", "127.0.0.1", "-v", "5",
+		// Log to our log file (Debian's default is /var/log/nutcracker).
+		"-o", "/dev/stderr")
 	if listen != "" {
 		p.Addr = listen
 		_, port, _ := net.SplitHostPort(listen)
