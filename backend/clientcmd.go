@@ -109,7 +109,7 @@ func cmdClientSetInfo(c *Client, args [][]byte) {
 	v := string(args[3])
 	for _, ch := range args[3] {
 		if ch < '!' || ch > '~' {
-			c.err("ERR " + string(args[2]) + " cannot contain spaces, newlines or special characters.")
+			c.err("ERR " + cstr(args[2]) + " cannot contain spaces, newlines or special characters.")
 			return
 		}
 	}
@@ -121,7 +121,7 @@ func cmdClientSetInfo(c *Client, args [][]byte) {
 	case eqFold(args[2], "lib-ver"):
 		c.libVer = v
 	default:
-		c.err("ERR Unrecognized option '" + string(args[2]) + "'")
+		c.err("ERR Unrecognized option '" + cstr(args[2]) + "'")
 		return
 	}
 	c.ok()
@@ -137,7 +137,7 @@ func cmdClientList(c *Client, args [][]byte) {
 			switch typ {
 			case "normal", "master", "replica", "slave", "pubsub":
 			default:
-				c.err("ERR Unknown client type '" + string(args[i+1]) + "'")
+				c.err("ERR Unknown client type '" + cstr(args[i+1]) + "'")
 				return
 			}
 			i++
@@ -210,7 +210,7 @@ func cmdClientKill(c *Client, args [][]byte) {
 			switch typ {
 			case "normal", "master", "replica", "slave", "pubsub":
 			default:
-				c.err("ERR Unknown client type '" + string(v) + "'")
+				c.err("ERR Unknown client type '" + cstr(v) + "'")
 				return
 			}
 		case eqFold(args[i], "addr"):

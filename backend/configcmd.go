@@ -73,23 +73,23 @@ func cmdConfigSet(c *Client, args [][]byte) {
 		p := lookupParam(name)
 		if p == nil {
 			s.cfgMu.Unlock()
-			c.err("ERR Unknown option or number of arguments for CONFIG SET - '" + string(args[i]) + "'")
+			c.err("ERR Unknown option or number of arguments for CONFIG SET - '" + cstr(args[i]) + "'")
 			return
 		}
 		if seen[p.name] {
 			s.cfgMu.Unlock()
-			c.err(configSetError(string(args[i]), "duplicate parameter"))
+			c.err(configSetError(cstr(args[i]), "duplicate parameter"))
 			return
 		}
 		seen[p.name] = true
 		if p.immutable {
 			s.cfgMu.Unlock()
-			c.err(configSetError(string(args[i]), "can't set immutable config"))
+			c.err(configSetError(cstr(args[i]), "can't set immutable config"))
 			return
 		}
 		if err := p.set(&next, string(args[i+1])); err != nil {
 			s.cfgMu.Unlock()
-			c.err(configSetError(string(args[i]), err.Error()))
+			c.err(configSetError(cstr(args[i]), err.Error()))
 			return
 		}
 	}

@@ -131,7 +131,7 @@ func cmdHello(c *Client, args [][]byte) {
 			}
 			j++
 		default:
-			c.err("ERR Syntax error in HELLO option '" + string(args[j]) + "'")
+			c.err("ERR Syntax error in HELLO option '" + cstr(args[j]) + "'")
 			return
 		}
 	}

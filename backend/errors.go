@@ -64,7 +64,11 @@ func errUnknownCommand(args [][]byte) string {
 	return "ERR unknown command '" + clip(string(args[0]), 128) + "', with args beginning with: " + b.String()
 }
 
+// clip is C's "%.*s": at most n bytes, and nothing from a NUL byte on.
 func clip(s string, n int) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
 	if n < 0 {
 		n = 0
 	}
@@ -84,3 +88,6 @@ var (
 	// ErrRewriteInProgress is returned when a rewrite is already running.
 	ErrRewriteInProgress = errors.New("backend: AOF rewrite already in progress")
 )
+
+// cstr is an argument as C's "%s" prints it: up to its first NUL byte.
+func cstr(b []byte) string { return clip(string(b), len(b)) }

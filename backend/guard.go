@@ -56,7 +56,8 @@ type guardConn struct {
 	args     int   // arguments left in the current multibulk (0 = at a command)
 	bulkLeft int64 // bytes left of the current argument incl. CRLF; -1 = header next
 
-	fail string // protocol error to report once out is drained
+	resume bool   // process g.in again: stopped after a command while unauthenticated
+	fail   string // protocol error to report once out is drained
 	rerr error  // read error to report once out is drained
 }
 
@@ -72,6 +73,12 @@ func (g *guardConn) Read(p []byte) (int, error) {
 				}
 			}
 			return n, nil
+		}
+		if g.resume {
+			// Unauthenticated: the previous command has run since.
+			g.resume = false
+			g.process()
+			continue
 		}
 		if g.fail != "" {
 			g.s.log.Debug("Protocol error from client", "error", g.fail, "addr", g.RemoteAddr().String())
@@ -99,13 +106,34 @@ func (g *guardConn) authed() bool {
 	return g.client == nil || g.client.authed
 }
 
-// process moves complete, valid pieces of g.in to g.out.
+// indexByte is C's strchr on the query buffer: a NUL byte ends the search,
+// so a delimiter after a NUL is not found (Redis then waits for more).
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+		if x == 0 {
+			return -1
+		}
+	}
+	return -1
+}
+
+// process moves complete, valid pieces of g.in to g.out. While the client
+// is not authenticated it stops after each complete command, as Redis
+// parses one command at a time: an AUTH must run before the limits for
+// the next command are chosen.
 func (g *guardConn) process() {
 	in := g.in
 	for len(in) > 0 && g.fail == "" {
+		if g.args == 0 && len(g.out) > 0 && !g.authed() {
+			g.resume = true
+			break
+		}
 		switch {
 		case g.args == 0 && in[0] != '*':
-			nl := bytes.IndexByte(in, '\n')
+			nl := indexByte(in, '\n')
 			if nl < 0 {
 				if len(in) > protoInlineMaxSize {
 					g.fail = "too big inline request"
@@ -126,7 +154,7 @@ func (g *guardConn) process() {
 				g.out = appendCommand(g.out, argv...)
 			}
 		case g.args == 0:
-			cr := bytes.IndexByte(in, '\r')
+			cr := indexByte(in, '\r')
 			if cr < 0 {
 				if len(in) > protoInlineMaxSize {
 					g.fail = "too big mbulk count string"
@@ -152,7 +180,7 @@ func (g *guardConn) process() {
 				g.out = appendArrayHeader(g.out, int(n))
 			}
 		case g.bulkLeft < 0:
-			cr := bytes.IndexByte(in, '\r')
+			cr := indexByte(in, '\r')
 			if cr < 0 {
 				if len(in) > protoInlineMaxSize {
 					g.fail = "too big bulk count string"

@@ -114,7 +114,7 @@ func expireCmd(abs int, ms bool, name string) func(c *Client, args [][]byte) {
 			case eqFold(a, "lt"):
 				flags |= expireLT
 			default:
-				c.err("ERR Unsupported option " + string(a))
+				c.err("ERR Unsupported option " + cstr(a))
 				return
 			}
 		}
@@ -444,16 +444,18 @@ func (c *Client) scanKeys(cursor uint64, o scanOptions) ([]string, uint64) {
 	var keys []string
 	visited := int64(0)
 	var expired []entry
+	last := uint64(0)
 	for i := shardIndex(cursor); i < numShards; i++ {
 		tx := c.begin()
 		tx.lockShard(i)
 		sh := &ks.shards[i]
-		last := uint64(0)
 		stopped := false
+		next := uint64(0)
 		expired = expired[:0]
 		sh.keys.Ascend(entry{hash: cursor}, func(e entry) bool {
 			if visited >= o.count && e.hash != last {
-				stopped = true
+				// The next cursor is the first hash not visited.
+				stopped, next = true, e.hash
 				return false
 			}
 			visited++
@@ -479,7 +481,7 @@ func (c *Client) scanKeys(cursor uint64, o scanOptions) ([]string, uint64) {
 		}
 		c.commit()
 		if stopped {
-			return keys, last + 1
+			return keys, next
 		}
 		if i+1 < numShards {
 			cursor = uint64(i+1) << (64 - shardBits)
