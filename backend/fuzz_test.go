@@ -3,8 +3,8 @@ package backend
 import (
 	"context"
 	"io"
-	"os"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"

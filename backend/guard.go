@@ -58,7 +58,7 @@ type guardConn struct {
 
 	resume bool   // process g.in again: stopped after a command while unauthenticated
 	fail   string // protocol error to report once out is drained
-	rerr error  // read error to report once out is drained
+	rerr   error  // read error to report once out is drained
 }
 
 func (g *guardConn) Read(p []byte) (int, error) {
