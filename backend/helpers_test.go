@@ -16,7 +16,7 @@ import (
 
 // startServer runs a Server in-process on a free port and stops it at the
 // end of the test. mut adjusts the default config (Dir is a temp dir).
-func startServer(t testing.TB, mut func(*Config)) *Server {
+func startServer(t testing.TB, mut func(*Config), prep ...func(*Server)) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Port = 0
@@ -30,6 +30,9 @@ func startServer(t testing.TB, mut func(*Config)) *Server {
 		t.Fatal(err)
 	}
 	s.logH.setWriter(io.Discard)
+	for _, p := range prep {
+		p(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
