@@ -1,0 +1,79 @@
+package proxy
+
+// dispatch routes one command: it answers it locally, completes it with an
+// error, forwards it to the shard owning its keys, or splits it over
+// several shards. It runs on the session's reader goroutine, with the
+// batch's route table in s.tbl.
+func (s *session) dispatch(req *request, c *command) {
+	args := c.args
+	ci := s.pool.proxy.cmds.lookup(args[0])
+	if ci == nil {
+		s.pool.stats.unknown.Add(1)
+		if !s.authed {
+			req.setError(msgNoAuth)
+			return
+		}
+		req.setError(msgUnknown(lowerName(args[0])))
+		return
+	}
+	req.cmd = ci
+	if !s.authed && !ci.noAuth {
+		req.setError(msgNoAuth)
+		return
+	}
+	if !ci.arityOK(len(args)) {
+		req.setError(msgArity(ci.name))
+		return
+	}
+	switch ci.kind {
+	case kindLocal:
+		s.local(req, ci, args)
+	case kindSingle:
+		key := args[ci.first]
+		if ci.keys == keysSubcommand {
+			key = args[2]
+		}
+		s.forward(req, s.tbl.Lookup(key), c.raw)
+	case kindSameShard:
+		s.sameShard(req, ci, c)
+	case kindMGet, kindMSet, kindSum:
+		s.split(req, ci, c)
+	}
+}
+
+// forward sends the command's raw bytes to sh's master.
+func (s *session) forward(req *request, sh *Shard, raw []byte) {
+	if sh.errReply != nil {
+		req.setReply(sh.errReply)
+		return
+	}
+	req.forwarded = true
+	conn := sh.master.connFor(s.id)
+	if conn.enqueue(req, raw) {
+		s.touch(conn)
+	}
+}
+
+// sameShard forwards a command whose keys must share a shard, or answers
+// -CROSSSLOT.
+func (s *session) sameShard(req *request, ci *cmdInfo, c *command) {
+	idx, msg := keyIndexes(ci, c.args, s.keyIdx[:0])
+	s.keyIdx = idx
+	if msg != "" {
+		req.setError(msg)
+		return
+	}
+	if len(idx) == 0 {
+		s.forward(req, s.tbl.Lookup(nil), c.raw)
+		return
+	}
+	shard := s.tbl.lookupIndex(c.args[idx[0]])
+	for _, i := range idx[1:] {
+		if s.tbl.lookupIndex(c.args[i]) != shard {
+			s.pool.stats.crossSlot.Add(1)
+			req.setError(msgCrossSlot)
+			return
+		}
+	}
+	s.forward(req, s.tbl.Shard(shard), c.raw)
+}

@@ -1,0 +1,280 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardis/shardis/conf"
+)
+
+// Defaults of Options.
+const (
+	DefaultStatsInterval = 30 * time.Second // nutcracker's -i
+	DefaultDrainTimeout  = 10 * time.Second
+)
+
+// ErrNoRedisPools: the configuration has no pool shardis-proxy can serve.
+var ErrNoRedisPools = errors.New("no pool with redis: true to serve")
+
+// Options configure a Proxy. The zero value of each optional field has a
+// documented default.
+type Options struct {
+	// Pools to serve, as conf.Load returns them. Pools with redis: false
+	// (memcached) are skipped with a warning.
+	Pools []*conf.Pool
+	// StatsAddr is where the twemproxy-compatible stats JSON is served
+	// ("host:port"); "" serves none.
+	StatsAddr string
+	// StatsInterval is how often the stats are aggregated (nutcracker's
+	// -i); 0 means DefaultStatsInterval.
+	StatsInterval time.Duration
+	// Logger receives the proxy's logs; nil discards them.
+	Logger *slog.Logger
+	// Version is reported in INFO and the stats; "" means "devel".
+	Version string
+	// Hostname is the stats' "source"; "" means os.Hostname.
+	Hostname string
+	// DrainTimeout bounds how long Serve waits, once its context is
+	// done, for requests in flight; 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+}
+
+// Proxy serves a set of pools. New prepares it without listening, dialing
+// or starting goroutines; Serve runs it.
+type Proxy struct {
+	opts     Options
+	log      *slog.Logger
+	version  string
+	hostname string
+	started  time.Time
+
+	pools []*Pool
+	cmds  *commandSet
+	reqs  requestPool
+	stats proxyStats
+
+	nextClientID atomic.Uint64
+	serving      atomic.Bool
+	ready        chan struct{}
+	statsSnap    atomic.Pointer[[]byte]
+	statsAddr    atomic.Pointer[net.Addr]
+}
+
+// New checks the pools and builds their route tables.
+func New(opts Options) (*Proxy, error) {
+	if opts.StatsInterval <= 0 {
+		opts.StatsInterval = DefaultStatsInterval
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.Version == "" {
+		opts.Version = "devel"
+	}
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	px := &Proxy{
+		opts: opts, log: log, version: opts.Version, hostname: opts.Hostname,
+		started: time.Now(), cmds: newCommandSet(), ready: make(chan struct{}),
+	}
+	var errs []error
+	for _, cfg := range opts.Pools {
+		if !cfg.Redis {
+			log.Warn("pool not served: redis is false (memcached); shardis-proxy serves only the Redis protocol",
+				"pool", cfg.Name, "listen", cfg.Listen.String())
+			continue
+		}
+		p, err := newPool(px, cfg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", cfg.Name, err))
+			continue
+		}
+		px.pools = append(px.pools, p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(px.pools) == 0 {
+		return nil, ErrNoRedisPools
+	}
+	return px, nil
+}
+
+// Pools returns the pools served, in configuration order.
+func (px *Proxy) Pools() []*Pool { return px.pools }
+
+// Pool returns the pool named name, or nil.
+func (px *Proxy) Pool(name string) *Pool {
+	for _, p := range px.pools {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Ready is closed once Serve listens on every pool (and the stats port).
+func (px *Proxy) Ready() <-chan struct{} { return px.ready }
+
+// StatsAddr returns the stats listener's address once Serve has started,
+// else nil.
+func (px *Proxy) StatsAddr() net.Addr {
+	if a := px.statsAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// Serve listens on every pool and serves clients until ctx is done. Then
+// it stops accepting, stops reading new commands, waits (up to
+// DrainTimeout) for the replies of commands already read, closes
+// everything and returns nil. It returns an error at once if a listener
+// cannot be opened. Serve may be called once.
+func (px *Proxy) Serve(ctx context.Context) error {
+	var opened []*Pool
+	closeAll := func() {
+		for _, p := range opened {
+			p.stopAccepting()
+		}
+	}
+	for _, p := range px.pools {
+		ln, err := listen(p.cfg.Listen, p.cfg.Backlog, p.cfg.Reuseport)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("pool %s: listen %s: %w", p.name, p.cfg.Listen.String(), err)
+		}
+		p.sessMu.Lock()
+		p.ln = ln
+		p.sessMu.Unlock()
+		px.stats.connOpened()
+		opened = append(opened, p)
+	}
+	var statsLn net.Listener
+	if px.opts.StatsAddr != "" {
+		var err error
+		statsLn, err = net.Listen("tcp", px.opts.StatsAddr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("stats: listen %s: %w", px.opts.StatsAddr, err)
+		}
+		a := statsLn.Addr()
+		px.statsAddr.Store(&a)
+	}
+	px.serving.Store(true)
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, p := range px.pools {
+		if p.cfg.Preconnect {
+			p.routeMu.Lock()
+			for _, sv := range p.servers {
+				sv.start()
+			}
+			p.routeMu.Unlock()
+		}
+		wg.Add(1)
+		go func() { // owned by Serve; ends when the listener closes
+			defer wg.Done()
+			p.serve()
+		}()
+		if p.cfg.ClientIdleTimeout > 0 {
+			wg.Add(1)
+			go func() { // owned by Serve; ends at shutdown
+				defer wg.Done()
+				p.sweepIdle(done)
+			}()
+		}
+		p.log.Info("serving pool", "listen", p.describeListen(), "table", p.Table().describe())
+	}
+	if statsLn != nil {
+		px.refreshStats()
+		wg.Add(2)
+		go func() { // owned by Serve; ends at shutdown
+			defer wg.Done()
+			px.aggregateStats(done)
+		}()
+		go func() { // owned by Serve; ends when the stats listener closes
+			defer wg.Done()
+			px.serveStats(statsLn)
+		}()
+		px.log.Info("serving stats", "addr", statsLn.Addr().String(), "interval", px.opts.StatsInterval)
+	}
+	close(px.ready)
+
+	<-ctx.Done()
+	px.log.Info("shutting down: draining clients", "timeout", px.opts.DrainTimeout)
+	close(done)
+	for _, p := range px.pools {
+		p.stopAccepting()
+	}
+	if statsLn != nil {
+		statsLn.Close()
+	}
+	deadline := time.Now().Add(px.opts.DrainTimeout)
+	var dwg sync.WaitGroup
+	for _, p := range px.pools {
+		dwg.Add(1)
+		go func() { // ends when the pool is drained
+			defer dwg.Done()
+			p.drain(deadline)
+		}()
+	}
+	dwg.Wait()
+	wg.Wait()
+	px.log.Info("stopped")
+	return nil
+}
+
+// refreshStats renders the stats snapshot the stats port serves.
+func (px *Proxy) refreshStats() {
+	b := px.statsJSON(time.Now())
+	px.statsSnap.Store(&b)
+}
+
+// aggregateStats refreshes the snapshot every StatsInterval, as
+// nutcracker's stats thread does.
+func (px *Proxy) aggregateStats(done <-chan struct{}) {
+	t := time.NewTicker(px.opts.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			px.refreshStats()
+		}
+	}
+}
+
+// serveStats writes the current snapshot to every connection and closes
+// it, like nutcracker's stats port.
+func (px *Proxy) serveStats(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if b := px.statsSnap.Load(); b != nil {
+			_, _ = c.Write(*b)
+		}
+		_ = c.Close()
+	}
+}
