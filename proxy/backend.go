@@ -41,11 +41,11 @@ type server struct {
 	failures  atomic.Int32 // consecutive failures (auto_eject_hosts)
 	ejectedAt atomic.Int64 // UnixMicro of the ejection, 0 when live
 
-	mu      sync.Mutex
-	revived chan struct{} // closed when an ejection ends; replaced at each
-	closed  chan struct{} // closed by close
+	mu       sync.Mutex
+	revived  chan struct{} // closed when an ejection ends; replaced at each
+	closed   chan struct{} // closed by close
 	closeErr error
-	retired *time.Timer // set while the server waits to be closed
+	retired  *time.Timer // set while the server waits to be closed
 }
 
 func newServer(p *Pool, addr, name string) *server {

@@ -363,9 +363,9 @@ func (c *backendConn) queues() (in, inBytes, out, outBytes int) {
 
 // reqRing is a growable FIFO of requests with their wire sizes.
 type reqRing struct {
-	buf  []ringEntry
+	buf   []ringEntry
 	first int
-	n    int
+	n     int
 }
 
 type ringEntry struct {

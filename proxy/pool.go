@@ -344,4 +344,3 @@ func (p *Pool) describeListen() string {
 	}
 	return p.cfg.Listen.Network + ":" + p.cfg.Listen.Addr
 }
-

@@ -75,7 +75,7 @@ type sessionStats struct {
 }
 
 type sessionCmdStats struct {
-	id                             int
+	id                            int
 	calls, usec, rejected, failed int64
 }
 
