@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-zookeeper/zk"
 )
@@ -29,6 +30,7 @@ type mirror struct {
 	depth int
 	watch bool
 	nodes map[string]*mnode
+	arms  atomic.Int64 // watches armed so far (tests check that re-reads do not pile them up)
 }
 
 type mnode struct {
@@ -147,6 +149,7 @@ func (m *mirror) readData(path string, n *mnode, isRoot bool) error {
 		fired(n.dataW)
 		n.dataW = nil
 	}
+	m.arms.Add(1)
 	data, st, ch, err := m.z.getW(path)
 	if err == nil {
 		n.exists, n.data, n.stat, n.dataW = true, data, *st, ch
@@ -159,6 +162,7 @@ func (m *mirror) readData(path string, n *mnode, isRoot bool) error {
 	if !isRoot {
 		return nil
 	}
+	m.arms.Add(1)
 	ok, _, ch, err := m.z.existsW(path)
 	if err != nil {
 		return err
@@ -200,6 +204,7 @@ func (m *mirror) readChildren(path string, n *mnode) error {
 	}
 	if !got {
 		if m.watch {
+			m.arms.Add(1)
 			c, st, ch, err := m.z.childrenW(path)
 			if err != nil {
 				return err
