@@ -331,7 +331,7 @@ func testMemberLostReply(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	sid := z.SessionID()
-	f.CutNextReply()
+	f.CutNextReply("_c_") // the protected create
 	m, err := z.CreateMember(shard, MemberData{Addr: "10.0.0.1:6379", Role: RoleCandidate})
 	if err != nil {
 		t.Fatalf("CreateMember with a lost reply: %v", err)
@@ -339,12 +339,39 @@ func testMemberLostReply(t *testing.T, addr string) {
 	if z.SessionID() != sid {
 		t.Fatal("the session changed; the test needs it to survive")
 	}
+	if f.Drops() != 1 {
+		t.Fatalf("%d create replies lost, want 1: the test proves nothing", f.Drops())
+	}
 	names, _, err := plain.Children(shard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(names) != 1 || joinZnode(shard, names[0]) != m.Path {
 		t.Fatalf("after a lost create reply: members %v, CreateMember returned %s; want exactly that one", names, m.Path)
+	}
+	// A member of this session left behind by an earlier failed call is
+	// reused, not doubled; a second one is cleaned up.
+	if _, err := z.Create(MemberPrefix(shard, "10.0.0.1:6379"), nil, CreateEphemeralSequential); err != nil {
+		t.Fatal(err)
+	}
+	again, err := z.CreateMember(shard, MemberData{Addr: "10.0.0.1:6379", Role: RoleReplica, Offset: 5})
+	if err != nil || again.Path != m.Path || again.Version != 1 {
+		t.Fatalf("CreateMember again = %+v, %v; want %s reused", again, err, m.Path)
+	}
+	if names, _, _ := plain.Children(shard); len(names) != 1 {
+		t.Fatalf("members after reuse: %v", names)
+	}
+	s, _ := ReadShard(plain, shard)
+	if s.Members[0].Data.Role != RoleReplica || s.Members[0].Data.Offset != 5 {
+		t.Errorf("reused member's data: %+v", s.Members[0].Data)
+	}
+	// After DeleteMember, a new member goes to the back of the queue.
+	if err := z.DeleteMember(again.Path, again.Version); err != nil {
+		t.Fatal(err)
+	}
+	back, err := z.CreateMember(shard, MemberData{Addr: "10.0.0.1:6379", Role: RoleCandidate})
+	if err != nil || back.Seq <= again.Seq {
+		t.Errorf("re-registration: %+v, %v", back, err)
 	}
 }
 

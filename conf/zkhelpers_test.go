@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -73,7 +74,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 // closes every relayed connection and refuses new ones until Heal: a
 // client behind it is partitioned from ZooKeeper. CutNextReply closes the
 // connections as soon as the server sends anything after the client's
-// next request: the reply to that request is lost.
+// request it is told of: the reply to that request is lost.
 type forwarder struct {
 	t      testing.TB
 	ln     net.Listener
@@ -81,8 +82,10 @@ type forwarder struct {
 
 	mu        sync.Mutex
 	cut       bool
-	dropReply bool // armed by CutNextReply
-	sawReq    bool // a client request passed since CutNextReply
+	dropReply bool   // armed by CutNextReply
+	match     []byte // the request to lose the reply of contains this
+	sawReq    bool   // that request passed since CutNextReply
+	drops     int    // replies lost so far
 	conns     map[net.Conn]struct{}
 }
 
@@ -140,12 +143,13 @@ func (f *forwarder) pipe(src, dst net.Conn, fromClient bool) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			f.mu.Lock()
-			if f.dropReply && fromClient && n > 12 { // a request, not a 12-byte ping
+			if f.dropReply && fromClient && bytes.Contains(buf[:n], f.match) {
 				f.sawReq = true
 			}
 			drop := f.dropReply && !fromClient && f.sawReq
 			if drop {
 				f.dropReply, f.sawReq = false, false
+				f.drops++
 			}
 			f.mu.Unlock()
 			if drop {
@@ -186,10 +190,11 @@ func (f *forwarder) Heal() {
 	f.mu.Unlock()
 }
 
-// CutNextReply loses the reply to the next request.
-func (f *forwarder) CutNextReply() {
+// CutNextReply loses the reply to the next request that contains match
+// (the connection closes when the server next sends anything).
+func (f *forwarder) CutNextReply(match string) {
 	f.mu.Lock()
-	f.dropReply, f.sawReq = true, false
+	f.dropReply, f.sawReq, f.match = true, false, []byte(match)
 	f.mu.Unlock()
 }
 
@@ -197,4 +202,11 @@ func (f *forwarder) CutNextReply() {
 func startZooKeeper(t testing.TB) *harness.ZooKeeper {
 	t.Helper()
 	return harness.StartZooKeeper(t)
+}
+
+// Drops is the number of replies lost by CutNextReply so far.
+func (f *forwarder) Drops() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.drops
 }

@@ -192,11 +192,15 @@ type MemberNode struct {
 
 // CreateMember registers a watchdog in the shard at shardPath: an
 // EPHEMERAL|SEQUENTIAL znode named "<addr>-<seq10>" behind go-zookeeper's
-// protected-create prefix ("_c_<guid>-"), holding data. If the reply to
-// the create is lost, the znode is found again by its GUID, or failing
-// that by this session's ownership (FindMembers), so a watchdog never
-// leaves a second member of itself behind. The shard znode must exist
-// (ErrNoNode otherwise).
+// protected-create prefix ("_c_<guid>-"), holding data. The shard znode
+// must exist (ErrNoNode otherwise).
+//
+// A watchdog never gets two members of itself: if this session already
+// owns a member for data.Addr in the shard (the reply to an earlier
+// create was lost, and that call failed), that member is reused (its data
+// set to data) and any further ones deleted; if the reply to this create
+// is lost, the znode is found again by its GUID or, failing that, by this
+// session's ownership. To go to the back of the queue, DeleteMember first.
 func (z *ZK) CreateMember(shardPath string, data MemberData) (MemberNode, error) {
 	if err := data.Validate(); err != nil {
 		return MemberNode{}, err
@@ -205,6 +209,9 @@ func (z *ZK) CreateMember(shardPath string, data MemberData) (MemberNode, error)
 		return MemberNode{}, err
 	}
 	sid := z.SessionID()
+	if m, ok, err := z.adoptMember(shardPath, data, sid); err != nil || ok {
+		return m, err
+	}
 	p, err := z.conn.CreateProtectedEphemeralSequential(z.abs(MemberPrefix(shardPath, data.Addr)), data.Marshal(), z.acl)
 	if err == nil && p != "" {
 		rel, _ := z.rel(p)
@@ -224,11 +231,45 @@ func (z *ZK) CreateMember(shardPath string, data MemberData) (MemberNode, error)
 		return MemberNode{}, werr
 	}
 	// The session survived: the create may have been applied.
-	mine, ferr := z.FindMembers(shardPath, sid)
-	if ferr != nil || len(mine) == 0 {
-		return MemberNode{}, werr
+	if m, ok, err := z.adoptMember(shardPath, data, sid); err == nil && ok {
+		return m, nil
 	}
-	return mine[0], nil
+	return MemberNode{}, werr
+}
+
+// adoptMember finds this session's members for data.Addr in the shard,
+// keeps the lowest (with data written to it) and deletes the others.
+func (z *ZK) adoptMember(shardPath string, data MemberData, sid int64) (MemberNode, bool, error) {
+	all, err := z.FindMembers(shardPath, sid)
+	if err != nil {
+		return MemberNode{}, false, err
+	}
+	var mine []MemberNode
+	for _, m := range all {
+		if mn, _ := ParseMemberName(m.Name); mn.Addr == data.Addr {
+			mine = append(mine, m)
+		}
+	}
+	if len(mine) == 0 {
+		return MemberNode{}, false, nil
+	}
+	for _, extra := range mine[1:] {
+		if err := z.DeleteMember(extra.Path, -1); err != nil {
+			return MemberNode{}, false, err
+		}
+	}
+	m := mine[0]
+	b, st, err := z.Get(m.Path)
+	if err != nil {
+		return MemberNode{}, false, err
+	}
+	if !bytes.Equal(b, data.Marshal()) {
+		if st, err = z.Set(m.Path, data.Marshal(), st.Version); err != nil {
+			return MemberNode{}, false, err
+		}
+	}
+	m.Version = st.Version
+	return m, true, nil
 }
 
 // FindMembers returns the members of the shard owned by session (this
