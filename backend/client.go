@@ -10,19 +10,18 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/tidwall/redcon"
 )
 
-// Client is the state of one connection (redcon's SetContext), or of an
-// internal client such as the AOF loader. Its handler goroutine owns every
-// field not marked otherwise; CLIENT LIST/KILL and INFO read the marked
-// ones from other goroutines.
+// Client is the state of one connection, or of an internal client such as
+// the AOF loader. Its connection goroutine owns every field not marked
+// otherwise; CLIENT LIST/KILL and INFO read the marked ones from other
+// goroutines.
 type Client struct {
-	s    *Server
-	conn redcon.Conn // nil for internal clients
-	w    *redcon.Writer
-	tx   Tx
+	s  *Server
+	nc net.Conn // nil for internal clients
+	w  *replyWriter
+	rd reader
+	tx Tx
 
 	id       int64
 	addr     string
@@ -32,8 +31,10 @@ type Client struct {
 	authed   bool
 	internal bool // AOF loading: no auth, no admission, no durability wait
 
-	// raw is the current command in RESP form; handlers emit it to the
-	// stream as is when the command is replayable unchanged.
+	// raw is the current command in canonical RESP form (nil when the
+	// client's bytes were not canonical); handlers emit it to the stream as
+	// is when the command is replayable unchanged. raw and args alias the
+	// read buffer: valid only while the handler runs.
 	raw  []byte
 	args [][]byte // the current command's arguments
 	quit bool     // QUIT: close after the reply
@@ -42,6 +43,13 @@ type Client struct {
 	// pendingOff is the stream offset the replies buffered in this batch
 	// depend on: they are flushed once the AOF (later: replicas) holds it.
 	pendingOff int64
+
+	// clock is read once per batch (when its bytes arrive): it is the
+	// commands' "now" for expiry, like Redis' cached time, and their
+	// durations are the batch's, split evenly (exact for unpipelined
+	// commands). untimed lists the commands not yet charged.
+	clock   time.Time
+	untimed []*cmdSpec
 
 	// Read by other goroutines.
 	mu      sync.Mutex // guards name, libName, libVer
@@ -53,8 +61,9 @@ type Client struct {
 	killed  atomic.Bool
 }
 
-// now returns the time used for the current command's expiry decisions.
-func (c *Client) now() int64 { return time.Now().UnixMilli() }
+// now returns the time used for the current command's expiry decisions:
+// the command's start, like Redis' command time snapshot.
+func (c *Client) now() int64 { return c.clock.UnixMilli() }
 
 // begin prepares c's Tx for a command at time now.
 func (c *Client) begin() *Tx {
@@ -117,10 +126,10 @@ func (c *Client) getName() string {
 // kill closes the client's connection from another goroutine; its handler
 // goroutine then ends and the client is unregistered.
 func (c *Client) kill() {
-	if c.killed.Swap(true) || c.conn == nil {
+	if c.killed.Swap(true) || c.nc == nil {
 		return
 	}
-	_ = c.conn.NetConn().Close()
+	_ = c.nc.Close()
 }
 
 // info is the client's CLIENT LIST / CLIENT INFO line, in Redis' field
@@ -198,15 +207,12 @@ func (r *clientRegistry) list() []*Client {
 // newInternalClient returns a client whose replies are discarded (AOF
 // loading applies commands through the command table with it).
 func (s *Server) newInternalClient() *Client {
-	return &Client{s: s, w: redcon.NewWriter(io.Discard), authed: true, internal: true,
+	return &Client{s: s, w: newReplyWriter(io.Discard), authed: true, internal: true,
 		id: s.clients.nextID.Add(1), created: time.Now(), fd: -1}
 }
 
 // fdOf returns the file descriptor of a TCP connection, or -1.
 func fdOf(nc net.Conn) int {
-	if g, ok := nc.(*guardConn); ok {
-		nc = g.Conn
-	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return -1

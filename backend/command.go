@@ -69,7 +69,57 @@ type cmdSpec struct {
 	subs   map[string]*cmdSpec
 	parent *cmdSpec
 
-	calls, usec, failed, rejected atomic.Int64 // INFO commandstats
+	stats [statSlots]cmdCounters // INFO commandstats, by client id
+}
+
+// statSlots spreads a command's counters over cache lines so that clients
+// on different cores do not contend on one counter.
+const statSlots = 8
+
+type cmdCounters struct {
+	calls, nanos, failed, rejected atomic.Int64
+	_                              [32]byte
+}
+
+func (c *cmdSpec) counters(cl *Client) *cmdCounters { return &c.stats[cl.id&(statSlots-1)] }
+
+// totals sums the command's counters.
+func (c *cmdSpec) totals() (calls, usec, failed, rejected int64) {
+	for i := range c.stats {
+		s := &c.stats[i]
+		calls += s.calls.Load()
+		usec += s.nanos.Load()
+		failed += s.failed.Load()
+		rejected += s.rejected.Load()
+	}
+	return calls, usec / 1000, failed, rejected
+}
+
+func (c *cmdSpec) resetStats() {
+	for i := range c.stats {
+		s := &c.stats[i]
+		s.calls.Store(0)
+		s.nanos.Store(0)
+		s.failed.Store(0)
+		s.rejected.Store(0)
+	}
+	for _, sc := range c.subs {
+		sc.resetStats()
+	}
+}
+
+// commandsProcessed is total_commands_processed.
+func (t commandTable) commandsProcessed() int64 {
+	var n int64
+	for _, c := range t {
+		calls, _, _, _ := c.totals()
+		n += calls
+		for _, sc := range c.subs {
+			calls, _, _, _ := sc.totals()
+			n += calls
+		}
+	}
+	return n
 }
 
 // commandTable maps lower-case names to specs. It is built once per Server
@@ -198,10 +248,14 @@ func (t commandTable) sortedNames() []string {
 }
 
 // dispatch runs one command for c, as Redis' processCommand: lookup,
-// arity, authentication, write admission, then the handler.
+// arity, authentication, write admission, then the handler. args alias the
+// client's read buffer (see Client.args).
 func (s *Server) dispatch(c *Client, args [][]byte) {
 	if len(args) == 0 {
 		return
+	}
+	if c.internal {
+		c.clock = time.Now()
 	}
 	cmd := s.cmds.lookup(args[0])
 	if cmd == nil {
@@ -219,33 +273,52 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	}
 	if !cmd.arityOK(len(args)) || cmd.handler == nil {
 		c.err(errArity(cmd.name))
-		cmd.rejected.Add(1)
+		cmd.counters(c).rejected.Add(1)
 		return
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
 		c.err(errNoAuth)
-		cmd.rejected.Add(1)
+		cmd.counters(c).rejected.Add(1)
 		return
 	}
 	if cmd.flags&flagWrite != 0 {
 		if msg := s.admitWrite(c, cmd); msg != "" {
 			c.err(msg)
-			cmd.rejected.Add(1)
+			cmd.counters(c).rejected.Add(1)
 			return
 		}
 	}
 	c.cmd.Store(cmd)
 	c.args = args
 	c.failed = false
-	start := time.Now()
-	c.lastAt.Store(start.UnixMilli())
 	cmd.handler(c, args)
-	cmd.usec.Add(int64(time.Since(start) / time.Microsecond))
-	cmd.calls.Add(1)
+	ct := cmd.counters(c)
+	ct.calls.Add(1)
 	if c.failed {
-		cmd.failed.Add(1)
+		ct.failed.Add(1)
 	}
-	s.stats.commands.Add(1)
+	c.untimed = append(c.untimed, cmd)
+}
+
+// startBatch reads the clock for a batch of commands.
+func (c *Client) startBatch() {
+	c.clock = time.Now()
+	c.lastAt.Store(c.clock.UnixMilli())
+}
+
+// flushStats charges the time since the clock was read to the commands run
+// since, evenly.
+func (c *Client) flushStats() {
+	if len(c.untimed) == 0 {
+		return
+	}
+	now := time.Now()
+	per := int64(now.Sub(c.clock)) / int64(len(c.untimed))
+	for _, cmd := range c.untimed {
+		cmd.counters(c).nanos.Add(per)
+	}
+	c.untimed = c.untimed[:0]
+	c.clock = now
 }
 
 func (t commandTable) lookupSub(parent *cmdSpec, name []byte) *cmdSpec {

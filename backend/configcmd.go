@@ -112,13 +112,7 @@ func (s *Server) applyConfig(prev, next Config) string {
 	s.logLevel.Set(parseLogLevel(next.LogLevel))
 	s.aof.policy.Store(parseFsync(next.AppendFsync))
 	s.protoMaxBulkLen.Store(next.ProtoMaxBulkLen)
-	if next.Timeout != prev.Timeout {
-		s.mu.Lock()
-		for _, rs := range s.rservers {
-			rs.SetIdleClose(time.Duration(next.Timeout) * time.Second)
-		}
-		s.mu.Unlock()
-	}
+	s.clientTimeout.Store(int64(time.Duration(next.Timeout) * time.Second))
 	if next.AppendOnly != prev.AppendOnly {
 		if next.AppendOnly {
 			if err := s.aof.startRewrite("CONFIG SET appendonly yes", true); err != nil {
@@ -135,12 +129,11 @@ func (s *Server) applyConfig(prev, next Config) string {
 func cmdConfigResetStat(c *Client, _ [][]byte) {
 	s := c.s
 	s.stats.connections.Store(0)
-	s.stats.commands.Store(0)
 	s.stats.rejected.Store(0)
 	s.stats.unknownCommands.Store(0)
 	s.ks.resetStats()
 	for _, cmd := range s.cmds {
-		resetCmdStats(cmd)
+		cmd.resetStats()
 	}
 	s.errs.reset()
 	s.mu.Lock()
@@ -148,16 +141,6 @@ func cmdConfigResetStat(c *Client, _ [][]byte) {
 	s.expiry.timeCapReached = 0
 	s.mu.Unlock()
 	c.ok()
-}
-
-func resetCmdStats(cmd *cmdSpec) {
-	cmd.calls.Store(0)
-	cmd.usec.Store(0)
-	cmd.failed.Store(0)
-	cmd.rejected.Store(0)
-	for _, sc := range cmd.subs {
-		resetCmdStats(sc)
-	}
 }
 
 func cmdConfigRewrite(c *Client, _ [][]byte) {

@@ -42,7 +42,7 @@ type Object interface {
 // rewriteBatch is the number of elements per command in an AOF rewrite.
 const rewriteBatch = 64
 
-// entry is one key in a shard's B-tree, 24 bytes. The tree is ordered by
+// entry is one key in a shard's trie, 32 bytes. The trie is ordered by
 // (hash, key), which makes the 64-bit hash a stable SCAN cursor.
 //
 // Strings — the bulk of most datasets — cost one allocation: ptr points to
@@ -53,10 +53,15 @@ const rewriteBatch = 64
 //
 // Other types: ptr points to an objRec (key, Object, COW generation) and
 // the metaObject bit is set.
+//
+// exp is the absolute expiry in unix ms when metaTTL is set: a read of a
+// key with a TTL costs no second lookup. The shard's ttl index lists the
+// keys that have one, for the active expiry cycle.
 type entry struct {
 	hash uint64
 	ptr  unsafe.Pointer
 	meta uint64
+	exp  int64
 }
 
 const (
@@ -82,14 +87,8 @@ func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
 func hashKeyString(key string) uint64 { return xxhash.Sum64String(key) }
 
-// probe is a lookup key: string-shaped, pointing at the caller's bytes.
-func probe(h uint64, key []byte) entry {
-	return entry{hash: h, ptr: unsafe.Pointer(unsafe.SliceData(key)), meta: uint64(len(key))}
-}
-
-func probeString(h uint64, key string) entry {
-	return entry{hash: h, ptr: unsafe.Pointer(unsafe.StringData(key)), meta: uint64(len(key))}
-}
+// bstr views b as a string without copying, for lookups only.
+func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (e entry) isObject() bool { return e.meta&metaObject != 0 }
 func (e entry) hasTTL() bool   { return e.meta&metaTTL != 0 }
@@ -125,13 +124,24 @@ func (e entry) typeName() string {
 	return "string"
 }
 
-func (e entry) withTTL(on bool) entry {
-	if on {
-		e.meta |= metaTTL
-	} else {
+// withExp returns e with the expiry at, or without expiry when at < 0.
+func (e entry) withExp(at int64) entry {
+	if at < 0 {
 		e.meta &^= metaTTL
+		e.exp = 0
+	} else {
+		e.meta |= metaTTL
+		e.exp = at
 	}
 	return e
+}
+
+// expireAt is the entry's expiry in unix ms, or -1.
+func (e entry) expireAt() int64 {
+	if e.meta&metaTTL == 0 {
+		return -1
+	}
+	return e.exp
 }
 
 // newStringEntry packs key and the concatenation of parts into one block.
@@ -163,39 +173,24 @@ func newObjectEntry(h uint64, key string, obj Object, gen uint64) entry {
 		meta: uint64(len(key)) | metaObject}
 }
 
-func entryLess(a, b entry) bool {
-	if a.hash != b.hash {
-		return a.hash < b.hash
-	}
-	return a.key() < b.key()
-}
-
-// ttlEntry is a key's absolute expiry (unix ms) in the shard's ttl tree,
-// ordered like the keys, so the active expiry cycle can walk it with a
-// cursor as Redis walks its expires dict.
-type ttlEntry struct {
-	hash uint64
-	key  string // own copy: independent of the entry's block
-	at   int64
-}
-
-func ttlLess(a, b ttlEntry) bool {
-	if a.hash != b.hash {
-		return a.hash < b.hash
-	}
-	return a.key < b.key
+// ttlItem is the ttl index's entry for a key with an expiry: a key-only
+// string entry (its own copy of the key) carrying the expiry too.
+func ttlItem(e entry) entry {
+	t := newStringEntryS(e.hash, e.key(), "")
+	t.exp = e.exp
+	return t
 }
 
 // entryMemory estimates the bytes an entry holds (MEMORY USAGE).
 func entryMemory(e entry) int {
-	n := 24 + int(e.meta&metaKeyLen)
+	n := 32 + int(e.meta&metaKeyLen)
 	if e.isObject() {
 		n += 48 + e.rec().obj.MemoryUsage()
 	} else {
 		n += e.strLen()
 	}
 	if e.hasTTL() {
-		n += 32 + int(e.meta&metaKeyLen)
+		n += 40 + int(e.meta&metaKeyLen)
 	}
 	return n
 }

@@ -101,40 +101,37 @@ func (s *Server) expireShard(tx *Tx, i int, nowMs int64) (sampled, expired int) 
 	tx.lockShard(i)
 	defer tx.unlock()
 	sh := &s.ks.shards[i]
-	var victims []ttlEntry
+	var victims []entry
 	for loops := 0; loops < 64; loops++ {
 		if sh.ttls.Len() == 0 {
 			return
 		}
 		victims = victims[:0]
 		n := 0
-		wrapped := false
-		it := sh.ttls.Iter()
-		ok := it.Seek(ttlEntry{hash: sh.expCursor})
 		limit := min(expiryKeysPerLoop, sh.ttls.Len())
-		for n < limit {
-			if !ok {
-				if wrapped {
-					break
-				}
-				wrapped = true
-				ok = it.First()
-				continue
+		visit := func(t entry) bool {
+			if n >= limit {
+				return false
 			}
-			t := it.Item()
 			n++
-			if nowMs > t.at {
+			if nowMs > t.exp {
 				victims = append(victims, t)
 			}
 			sh.expCursor = t.hash + 1
-			ok = it.Next()
+			return true
 		}
-		it.Release()
+		sh.ttls.Ascend(sh.expCursor, visit)
+		if n < limit {
+			// Wrapped around the end of the shard.
+			sh.expCursor = 0
+			sh.ttls.Ascend(0, visit)
+		}
 		for _, t := range victims {
-			if e, found := sh.keys.Get(probeString(t.hash, t.key)); found {
+			k := t.key()
+			if e, found := sh.keys.Get(t.hash, k); found && e.hasTTL() {
 				tx.deleteExpired(sh, e)
 			} else {
-				sh.ttls.Delete(t)
+				sh.ttls.Delete(t.hash, k)
 			}
 		}
 		sampled += n

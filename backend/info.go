@@ -147,7 +147,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, sec string) {
 		stale, capped, cpu := s.expiry.stalePerc, s.expiry.timeCapReached, s.expiry.cycleCPU
 		s.mu.Unlock()
 		w.kv("total_connections_received", s.stats.connections.Load())
-		w.kv("total_commands_processed", s.stats.commands.Load())
+		w.kv("total_commands_processed", s.cmds.commandsProcessed())
 		w.kv("instantaneous_ops_per_sec", 0)
 		w.kv("rejected_connections", s.stats.rejected.Load())
 		w.kv("sync_full", 0)
@@ -223,8 +223,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, sec string) {
 }
 
 func writeCmdStat(w infoWriter, sp *cmdSpec) {
-	calls, usec := sp.calls.Load(), sp.usec.Load()
-	rej, failed := sp.rejected.Load(), sp.failed.Load()
+	calls, usec, failed, rej := sp.totals()
 	if calls > 0 || rej > 0 || failed > 0 {
 		per := 0.0
 		if calls > 0 {

@@ -452,7 +452,7 @@ func (c *Client) scanKeys(cursor uint64, o scanOptions) ([]string, uint64) {
 		stopped := false
 		next := uint64(0)
 		expired = expired[:0]
-		sh.keys.Ascend(entry{hash: cursor}, func(e entry) bool {
+		sh.keys.Ascend(cursor, func(e entry) bool {
 			if visited >= o.count && e.hash != last {
 				// The next cursor is the first hash not visited.
 				stopped, next = true, e.hash

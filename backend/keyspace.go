@@ -4,8 +4,6 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
-
-	"github.com/tidwall/btree"
 )
 
 // shardBits sets the number of keyspace shards (256). A key's shard is the
@@ -16,12 +14,12 @@ const (
 	numShards = 1 << shardBits
 )
 
-// shard is one lock's worth of keyspace: a copy-on-write B-tree of keys and
-// one of expiries, both ordered by (hash, key).
+// shard is one lock's worth of keyspace: a copy-on-write trie of keys and
+// one listing the keys that have an expiry, both ordered by (hash, key).
 type shard struct {
 	mu    sync.Mutex
-	keys  *btree.BTreeG[entry]
-	ttls  *btree.BTreeG[ttlEntry]
+	keys  *htrie
+	ttls  *htrie
 	gen   uint64 // bumped by each snapshot (object copy-on-write)
 	snaps int    // live snapshots sharing this shard's trees
 
@@ -31,16 +29,6 @@ type shard struct {
 	hits, misses, expired uint64
 
 	_ [64]byte // keep neighbouring shards' locks off one cache line
-}
-
-var btreeOpts = btree.Options{NoLocks: true, Degree: 32}
-
-func newKeyTree() *btree.BTreeG[entry] {
-	return btree.NewBTreeGOptions(entryLess, btreeOpts)
-}
-
-func newTTLTree() *btree.BTreeG[ttlEntry] {
-	return btree.NewBTreeGOptions(ttlLess, btreeOpts)
 }
 
 // Keyspace is database 0: sharded, each shard under its own mutex.
@@ -58,8 +46,8 @@ type Keyspace struct {
 func NewKeyspace(stream *Stream) *Keyspace {
 	ks := &Keyspace{stream: stream}
 	for i := range ks.shards {
-		ks.shards[i].keys = newKeyTree()
-		ks.shards[i].ttls = newTTLTree()
+		ks.shards[i].keys = newHtrie()
+		ks.shards[i].ttls = newHtrie()
 	}
 	return ks
 }
@@ -101,8 +89,8 @@ func (ks *Keyspace) stats(now int64) keyspaceStats {
 		st.hits += sh.hits
 		st.misses += sh.misses
 		st.expired += sh.expired
-		if t, ok := sh.ttls.Min(); ok && t.at > now {
-			st.avgTTLSum += t.at - now
+		if t, ok := sh.ttls.GetAt(0); ok && t.exp > now {
+			st.avgTTLSum += t.exp - now
 			st.avgTTLSample++
 		}
 		sh.mu.Unlock()
@@ -249,30 +237,17 @@ func (tx *Tx) emitRaw(raw []byte) {
 	tx.nout++
 }
 
-// ttlAt returns the expiry of an entry known to have one.
-func (sh *shard) ttlAt(e entry) int64 {
-	t, ok := sh.ttls.Get(ttlEntry{hash: e.hash, key: e.key()})
-	if !ok {
-		return -1
-	}
-	return t.at
-}
-
 // find returns the stored entry for key, expired or not.
 func (tx *Tx) find(key []byte) (entry, *shard, bool) {
 	h := hashKey(key)
 	sh := tx.shardOf(h)
-	e, ok := sh.keys.Get(probe(h, key))
+	e, ok := sh.keys.Get(h, bstr(key))
 	return e, sh, ok
 }
 
 // expired reports whether e is logically expired now.
 func (tx *Tx) expired(sh *shard, e entry) bool {
-	if !e.hasTTL() || tx.noExpire {
-		return false
-	}
-	at := sh.ttlAt(e)
-	return at >= 0 && tx.now > at
+	return e.hasTTL() && !tx.noExpire && tx.now > e.exp
 }
 
 // lookup returns the live entry for key. An expired key is deleted (and a
@@ -304,46 +279,52 @@ func (tx *Tx) lookupRead(key []byte) (entry, *shard, bool) {
 
 func (tx *Tx) deleteExpired(sh *shard, e entry) {
 	k := e.key()
-	sh.keys.Delete(e)
-	sh.ttls.Delete(ttlEntry{hash: e.hash, key: k})
+	tx.remove(sh, e)
 	sh.expired++
 	tx.emitStrings("DEL", k)
 }
 
-// remove deletes a live entry (no emission: the caller emits its command).
+// remove deletes a stored entry (no emission: the caller emits its
+// command).
 func (tx *Tx) remove(sh *shard, e entry) {
+	k := e.key()
 	if e.hasTTL() {
-		sh.ttls.Delete(ttlEntry{hash: e.hash, key: e.key()})
+		sh.ttls.Delete(e.hash, k)
 	}
-	sh.keys.Delete(e)
+	sh.keys.Delete(e.hash, k)
 }
 
 // put stores e, replacing any entry for the same key. With keepTTL an
-// existing expiry is kept; otherwise it is removed. The caller has already
-// applied expiry to the previous entry when keepTTL matters.
+// existing expiry is kept; otherwise it is removed (e's own expiry, if
+// set, is stored). The caller has applied expiry to the previous entry
+// when keepTTL matters.
 func (tx *Tx) put(sh *shard, e entry, keepTTL bool) {
-	e = e.withTTL(false)
 	prev, replaced := sh.keys.Set(e)
 	if !replaced || !prev.hasTTL() {
+		if e.hasTTL() {
+			sh.ttls.Set(ttlItem(e))
+		}
 		return
 	}
-	if keepTTL {
-		sh.keys.Set(e.withTTL(true))
+	if keepTTL && !e.hasTTL() {
+		sh.keys.Update(e.hash, e.key(), func(p *entry) { *p = p.withExp(prev.exp) })
 		return
 	}
-	sh.ttls.Delete(ttlEntry{hash: e.hash, key: e.key()})
+	if e.hasTTL() {
+		sh.ttls.Set(ttlItem(e))
+	} else {
+		sh.ttls.Delete(e.hash, e.key())
+	}
 }
 
 // setExpire gives the live entry e the absolute expiry at (unix ms).
 func (tx *Tx) setExpire(sh *shard, e entry, at int64) {
-	k := e.key()
-	if !e.hasTTL() {
-		sh.keys.Set(e.withTTL(true))
-		k = string([]byte(k)) // the ttl tree owns its copy of the key
-	} else if t, ok := sh.ttls.Get(ttlEntry{hash: e.hash, key: k}); ok {
-		k = t.key
+	sh.keys.Update(e.hash, e.key(), func(p *entry) { *p = p.withExp(at) })
+	if e.hasTTL() {
+		sh.ttls.Update(e.hash, e.key(), func(p *entry) { p.exp = at })
+	} else {
+		sh.ttls.Set(ttlItem(e.withExp(at)))
 	}
-	sh.ttls.Set(ttlEntry{hash: e.hash, key: k, at: at})
 }
 
 // persist removes the expiry of the live entry e; it reports whether
@@ -352,28 +333,25 @@ func (tx *Tx) persist(sh *shard, e entry) bool {
 	if !e.hasTTL() {
 		return false
 	}
-	sh.ttls.Delete(ttlEntry{hash: e.hash, key: e.key()})
-	sh.keys.Set(e.withTTL(false))
+	sh.ttls.Delete(e.hash, e.key())
+	sh.keys.Update(e.hash, e.key(), func(p *entry) { *p = p.withExp(-1) })
 	return true
 }
 
 // expireAt returns the expiry of the live entry e, or -1.
-func (tx *Tx) expireAt(sh *shard, e entry) int64 {
-	if !e.hasTTL() {
-		return -1
-	}
-	return sh.ttlAt(e)
-}
+func (tx *Tx) expireAt(sh *shard, e entry) int64 { return e.expireAt() }
 
 // mutableObject returns the Object of the live object entry e for
-// modification: a private clone (stored in the tree) when a live snapshot
+// modification: a private clone (stored in the trie) when a live snapshot
 // may share it.
 func (tx *Tx) mutableObject(sh *shard, e entry) Object {
 	r := e.rec()
 	if sh.snaps == 0 || r.gen >= sh.gen {
 		return r.obj
 	}
-	ne := newObjectEntry(e.hash, r.key, r.obj.Clone(), sh.gen).withTTL(e.hasTTL())
+	ne := newObjectEntry(e.hash, r.key, r.obj.Clone(), sh.gen)
+	ne.meta |= e.meta & metaTTL
+	ne.exp = e.exp
 	sh.keys.Set(ne)
 	return ne.rec().obj
 }
@@ -389,8 +367,8 @@ func (tx *Tx) putObject(key []byte, obj Object, keepTTL bool) {
 func (tx *Tx) flush() {
 	for i := range tx.ks.shards {
 		sh := tx.shardOf(uint64(i) << (64 - shardBits))
-		sh.keys = newKeyTree()
-		sh.ttls = newTTLTree()
+		sh.keys = newHtrie()
+		sh.ttls = newHtrie()
 	}
 }
 

@@ -128,10 +128,16 @@ func (a *aof) rewrite(ctx context.Context, enable bool) error {
 		return err
 	}
 	// Catch up with the stream while writers run, so the final step under
-	// the lock copies little.
+	// the lock copies little — but never past what the current AOF holds:
+	// the bytes after that reach the new file through the AOF's own cursor
+	// after the switch (reading them here too would write them twice).
 	var buf []byte
 	for range 8 {
-		buf = cursor.ReadTo(buf[:0], math.MaxInt64, 8<<20)
+		upTo := int64(math.MaxInt64)
+		if a.enabled.Load() {
+			upTo = a.written.Load()
+		}
+		buf = cursor.ReadTo(buf[:0], upTo, 8<<20)
 		if len(buf) == 0 {
 			break
 		}
@@ -157,6 +163,21 @@ func (a *aof) rewrite(ctx context.Context, enable bool) error {
 	target := int64(math.MaxInt64)
 	if a.f != nil {
 		target = a.cur.Offset() - int64(len(a.pend))
+	}
+	if s := cursor.Offset(); a.f != nil && target < s {
+		// The old file is behind the snapshot: the new file already has
+		// [target, s), so the AOF goes on from s.
+		if a.cur.Offset() <= s {
+			a.pend = a.pend[:0]
+			for a.cur.Offset() < s {
+				buf = a.cur.ReadTo(buf[:0], s, 8<<20)
+			}
+		} else {
+			a.pend = append(a.pend[:0], a.pend[s-target:]...)
+		}
+		target = s
+		a.written.Store(s)
+		storeMax(&a.synced, s)
 	}
 	for {
 		buf = cursor.ReadTo(buf[:0], target, 8<<20)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/tidwall/redcon"
 )
 
 // Version is the Redis version shardis-server reports (INFO, HELLO): the
@@ -26,7 +23,6 @@ const Version = "7.0.15"
 // serverStats are the INFO stats counters.
 type serverStats struct {
 	connections     atomic.Int64 // total_connections_received
-	commands        atomic.Int64 // total_commands_processed
 	rejected        atomic.Int64 // rejected_connections
 	unknownCommands atomic.Int64
 }
@@ -51,6 +47,7 @@ type Server struct {
 	stats   serverStats
 
 	protoMaxBulkLen atomic.Int64
+	clientTimeout   atomic.Int64 // idle client timeout in ns, 0 = none
 	memPeak         atomic.Uint64
 	errs            errorStats
 	save            saving
@@ -70,7 +67,6 @@ type Server struct {
 	state     int        // stateNew, stateServing, stateClosed
 	closing   bool
 	listeners []net.Listener
-	rservers  []*redcon.Server
 	connWG    sync.WaitGroup
 	ready     chan struct{}
 	shutdown  chan shutdownRequest
@@ -109,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 	s.aof = newAOF(s)
 	s.aof.policy.Store(parseFsync(cfg.AppendFsync))
 	s.protoMaxBulkLen.Store(cfg.ProtoMaxBulkLen)
+	s.clientTimeout.Store(int64(time.Duration(cfg.Timeout) * time.Second))
 	s.save.lastDur.Store(-1)
 	s.lastSave.Store(time.Now().Unix())
 	var id [20]byte
@@ -199,10 +196,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.bgWG.Add(1)
 	go s.cron() // ends when bgCtx ends
 
-	errc := make(chan error, len(s.rservers))
-	for i, rs := range s.rservers {
-		ln := &guardListener{Listener: s.listeners[i], s: s}
-		go func() { errc <- rs.Serve(ln) }() // ends when its listener closes
+	errc := make(chan error, len(s.listeners))
+	for _, ln := range s.listeners {
+		go func() { errc <- s.acceptLoop(ln) }() // ends when its listener closes
 	}
 	close(s.ready)
 	for _, l := range s.listeners {
@@ -222,7 +218,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	return errors.Join(serveErr, s.stop(req))
 }
 
-// listen opens every bind address and prepares a redcon server for each.
+// listen opens every bind address.
 func (s *Server) listen(ctx context.Context, cfg Config) error {
 	lc := net.ListenConfig{KeepAlive: time.Duration(cfg.TCPKeepAlive) * time.Second}
 	if cfg.TCPKeepAlive == 0 {
@@ -237,13 +233,8 @@ func (s *Server) listen(ctx context.Context, cfg Config) error {
 			}
 			return fmt.Errorf("backend: listen %s: %w", addr, err)
 		}
-		rs := redcon.NewServerNetwork("tcp", addr, s.serveRESP, s.accept, s.closed)
-		if cfg.Timeout > 0 {
-			rs.SetIdleClose(time.Duration(cfg.Timeout) * time.Second)
-		}
 		s.mu.Lock()
 		s.listeners = append(s.listeners, ln)
-		s.rservers = append(s.rservers, rs)
 		s.mu.Unlock()
 	}
 	return nil
@@ -264,7 +255,7 @@ func (s *Server) stop(req shutdownRequest) error {
 	s.mu.Lock()
 	s.closing = true
 	for _, l := range s.listeners {
-		l.Close() // redcon's serve loop then closes its connections
+		l.Close() // its accept loop ends
 	}
 	s.mu.Unlock()
 	for _, c := range s.clients.list() {
@@ -339,89 +330,4 @@ func (s *Server) snapshotPath() string {
 	s.cfgMu.RLock()
 	defer s.cfgMu.RUnlock()
 	return filepath.Join(s.cfg.Dir, s.cfg.DBFilename)
-}
-
-// accept registers a new connection (redcon's accept callback).
-func (s *Server) accept(conn redcon.Conn) bool {
-	s.cfgMu.RLock()
-	maxClients, pass := s.cfg.MaxClients, s.cfg.RequirePass
-	s.cfgMu.RUnlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	if s.clients.count() >= maxClients {
-		conn.WriteError(errMaxClients)
-		s.stats.rejected.Add(1)
-		return false
-	}
-	nc := conn.NetConn()
-	c := &Client{
-		s:       s,
-		conn:    conn,
-		w:       redcon.BaseWriter(conn),
-		id:      s.clients.nextID.Add(1),
-		addr:    conn.RemoteAddr(),
-		laddr:   nc.LocalAddr().String(),
-		fd:      fdOf(nc),
-		created: time.Now(),
-		authed:  pass == "",
-	}
-	if g, ok := nc.(*guardConn); ok {
-		g.client = c
-	}
-	conn.SetContext(c)
-	s.clients.add(c)
-	s.connWG.Add(1)
-	s.stats.connections.Add(1)
-	return true
-}
-
-// closed unregisters a connection (redcon's closed callback, called once
-// per accepted connection when its goroutine ends).
-func (s *Server) closed(conn redcon.Conn, err error) {
-	c, ok := conn.Context().(*Client)
-	if !ok {
-		return
-	}
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		s.log.Debug("Client closed connection", "id", c.id, "addr", c.addr, "error", err)
-	}
-	s.clients.remove(c)
-	s.connWG.Done()
-}
-
-// serveRESP is redcon's handler: one command of a client. After the last
-// command of a pipelined batch it waits until the batch's writes are
-// durable per appendfsync; redcon then flushes the replies.
-func (s *Server) serveRESP(conn redcon.Conn, cmd redcon.Command) {
-	c := conn.Context().(*Client)
-	c.raw = cmd.Raw
-	s.dispatch(c, cmd.Args)
-	if c.quit {
-		s.endBatch(c)
-		conn.ReadPipeline() // commands after QUIT are discarded
-		conn.Close()
-		return
-	}
-	if len(conn.PeekPipeline()) == 0 {
-		s.endBatch(c)
-	}
-}
-
-// endBatch holds the batch's replies until its writes are durable. If the
-// AOF cannot be written with appendfsync always, the replies are dropped
-// and the connection closed: the client must not see OK for a write that
-// is not on disk.
-func (s *Server) endBatch(c *Client) {
-	if c.pendingOff == 0 {
-		return
-	}
-	off := c.pendingOff
-	c.pendingOff = 0
-	if err := s.aof.sync(off); err != nil && s.aof.policy.Load() == fsyncAlways && c.conn != nil {
-		c.w.SetBuffer(nil)
-		c.conn.Close()
-	}
 }

@@ -171,7 +171,7 @@ func cmdShutdown(c *Client, args [][]byte) {
 	c.s.requestShutdown(shutdownRequest{save: save})
 	// No reply: the connection closes as the server goes down.
 	c.quit = true
-	c.w.SetBuffer(nil)
+	c.w.Discard()
 }
 
 func cmdFlushScripts(c *Client, args [][]byte) {

@@ -1,14 +1,10 @@
 package backend
 
-import (
-	"github.com/tidwall/btree"
-)
-
 // Snapshot is a point-in-time copy of the whole keyspace, consistent with
 // stream offset Offset: every write before Offset is in it, none after.
-// Taking one locks all shards (in order) for an O(1) B-tree Copy each and
+// Taking one locks all shards (in order) for an O(1) trie Copy each and
 // reads the stream offset — microseconds — and writes go on meanwhile:
-// trees copy their nodes on write, string blocks are immutable and objects
+// tries copy their nodes on write, string blocks are immutable and objects
 // are cloned before their first write (Tx.mutableObject).
 //
 // Users: the AOF rewrite (snapshot + stream tail after Offset); later full
@@ -21,8 +17,7 @@ type Snapshot struct {
 	Cursor *Cursor
 
 	ks   *Keyspace
-	keys [numShards]*btree.BTreeG[entry]
-	ttls [numShards]*btree.BTreeG[ttlEntry]
+	keys [numShards]*htrie
 	done bool
 }
 
@@ -36,12 +31,12 @@ func (ks *Keyspace) Snapshot(cursor bool) *Snapshot {
 	for i := range ks.shards {
 		sh := &ks.shards[i]
 		sn.keys[i] = sh.keys.Copy()
-		sn.ttls[i] = sh.ttls.Copy()
 		sh.gen++
 		sh.snaps++
 	}
 	st := ks.stream
 	st.mu.Lock()
+	st.settleLocked()
 	sn.Offset = st.end
 	if cursor {
 		sn.Cursor, _ = st.newCursorLocked(st.end, false)
@@ -65,7 +60,7 @@ func (sn *Snapshot) Release() {
 		sh.mu.Lock()
 		sh.snaps--
 		sh.mu.Unlock()
-		sn.keys[i], sn.ttls[i] = nil, nil
+		sn.keys[i] = nil
 	}
 }
 
@@ -90,32 +85,35 @@ type snapItem struct {
 // Redis' AOF does.
 func (sn *Snapshot) Range(from uint64, fn func(it snapItem) bool) {
 	for i := shardIndex(from); i < numShards; i++ {
-		keys, ttls := sn.keys[i], sn.ttls[i]
-		if keys.Len() == 0 {
-			continue
-		}
-		ti := ttls.Iter()
-		tok := ti.Seek(ttlEntry{hash: from})
 		cont := true
-		keys.Ascend(entry{hash: from}, func(e entry) bool {
-			at := int64(-1)
-			if e.hasTTL() {
-				// Both trees share the order: advance the ttl iterator.
-				k := e.key()
-				for tok && ttlLess(ti.Item(), ttlEntry{hash: e.hash, key: k}) {
-					tok = ti.Next()
-				}
-				if tok && ti.Item().hash == e.hash && ti.Item().key == k {
-					at = ti.Item().at
-				}
-			}
-			cont = fn(snapItem{e: e, at: at})
+		sn.keys[i].Ascend(from, func(e entry) bool {
+			cont = fn(snapItem{e: e, at: e.expireAt()})
 			return cont
 		})
-		ti.Release()
 		if !cont {
 			return
 		}
 		from = 0
 	}
+}
+
+// StreamCursor opens a cursor at the current end of the write stream with
+// every shard locked, so no write can straddle the moment the stream
+// becomes active (appends skip the stream lock while nobody reads).
+// Replication uses it for a new replica's live stream after a snapshot
+// (or Snapshot(true) for both at once).
+func (ks *Keyspace) StreamCursor(notify bool) *Cursor {
+	for i := range ks.shards {
+		ks.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := len(ks.shards) - 1; i >= 0; i-- {
+			ks.shards[i].mu.Unlock()
+		}
+	}()
+	st := ks.stream
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c, _ := st.newCursorLocked(st.end+st.idle.Load(), notify)
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrOffsetGone is returned by Stream.NewCursor for an offset whose bytes
@@ -19,9 +20,14 @@ var ErrOffsetGone = errors.New("backend: stream offset no longer retained")
 //
 // Bytes are kept in chunks from the oldest offset any cursor still needs
 // (or the backlog size behind the end, whichever is older) to the end.
-// With no cursor and no backlog nothing is stored, only the offset moves.
+// With no cursor and no backlog nothing is stored, only the offset moves,
+// without taking the stream's lock (Keyspace.Snapshot and NewCursor hold
+// every shard lock while they activate the stream, so no append can race
+// with the switch).
 type Stream struct {
 	mu      sync.Mutex
+	active  atomic.Bool // a cursor or a backlog exists
+	idle    atomic.Int64
 	start   int64    // offset of chunks[0][0]
 	end     int64    // offset after the last byte appended
 	chunks  [][]byte // retained bytes, each of capacity chunkSize
@@ -41,14 +47,28 @@ func NewStream(start int64) *Stream {
 func (s *Stream) Offset() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.end
+	return s.end + s.idle.Load()
+}
+
+// settleLocked folds the offset advanced by lock-free appends into end.
+func (s *Stream) settleLocked() {
+	if n := s.idle.Swap(0); n != 0 {
+		s.end += n
+		s.start = s.end
+	}
+}
+
+func (s *Stream) updateActiveLocked() {
+	s.active.Store(len(s.cursors) > 0 || s.backlog > 0)
 }
 
 // SetBacklog sets how many bytes behind the end are kept for late
 // readers (repl-backlog-size).
 func (s *Stream) SetBacklog(n int64) {
 	s.mu.Lock()
+	s.settleLocked()
 	s.backlog = n
+	s.updateActiveLocked()
 	s.trimLocked()
 	s.mu.Unlock()
 }
@@ -56,6 +76,11 @@ func (s *Stream) SetBacklog(n int64) {
 // Append adds b (one or more complete commands) and returns the offset
 // after it. Callers hold the shard locks of the keys the commands touch.
 func (s *Stream) Append(b []byte) int64 {
+	if !s.active.Load() {
+		// Nobody reads the bytes: only the offset moves. The returned
+		// offset is used for durability waits, which are no-ops then.
+		return s.idle.Add(int64(len(b)))
+	}
 	s.mu.Lock()
 	end := s.appendLocked(b)
 	s.mu.Unlock()
@@ -63,12 +88,7 @@ func (s *Stream) Append(b []byte) int64 {
 }
 
 func (s *Stream) appendLocked(b []byte) int64 {
-	if len(s.cursors) == 0 && s.backlog == 0 {
-		s.end += int64(len(b))
-		s.start = s.end
-		s.chunks = s.chunks[:0]
-		return s.end
-	}
+	s.settleLocked()
 	for len(b) > 0 {
 		var last []byte
 		if n := len(s.chunks); n > 0 {
@@ -141,6 +161,7 @@ func (s *Stream) NewCursor(off int64, notify bool) (*Cursor, error) {
 }
 
 func (s *Stream) newCursorLocked(off int64, notify bool) (*Cursor, error) {
+	s.settleLocked()
 	if off < s.start || off > s.end {
 		return nil, ErrOffsetGone
 	}
@@ -149,6 +170,7 @@ func (s *Stream) newCursorLocked(off int64, notify bool) (*Cursor, error) {
 		c.notify = make(chan struct{}, 1)
 	}
 	s.cursors[c] = struct{}{}
+	s.updateActiveLocked()
 	return c, nil
 }
 
@@ -192,6 +214,7 @@ func (c *Cursor) Close() {
 	s := c.s
 	s.mu.Lock()
 	delete(s.cursors, c)
+	s.updateActiveLocked()
 	s.trimLocked()
 	s.mu.Unlock()
 }

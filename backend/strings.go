@@ -203,10 +203,12 @@ func setGeneric(c *Client, cmd string, key, val []byte, rest [][]byte, o setOpti
 		return
 	}
 	e := newStringEntry(hashKey(key), key, val)
+	if at >= 0 {
+		e = e.withExp(at)
+	}
 	tx.put(sh, e, o.keepTTL)
 	switch {
 	case at >= 0:
-		tx.setExpire(sh, e, at)
 		tx.emit([]byte("SET"), key, val, []byte("PXAT"), strconv.AppendInt(nil, at, 10))
 	case o.get:
 		// Without the GET tokens (the reply is not replayed).
