@@ -218,7 +218,7 @@ var params = []param{
 			c.Hz = int(max(1, min(n, 500)))
 			return nil
 		}},
-	intParam("tcp-keepalive", 0, math.MaxInt32, func(c *Config) *int { return &c.TCPKeepAlive }),
+	withImmutable(intParam("tcp-keepalive", 0, math.MaxInt32, func(c *Config) *int { return &c.TCPKeepAlive })),
 	fixedParam("databases", "1"),
 	fixedParam("save", ""),
 	fixedParam("maxmemory", "0"),

@@ -24,6 +24,12 @@ const (
 // expiryState carries the cycle's position and statistics; only the cron
 // goroutine writes it (INFO reads the atomics-free copy under s.mu).
 type expiryState struct {
+	// instantaneous_ops_per_sec: Redis' 16-sample running average.
+	opsSamples [16]float64
+	opsIdx     int
+	opsLast    int64
+	opsAt      time.Time
+
 	nextShard      int
 	stalePerc      float64 // expired_stale_perc (running average)
 	timeCapReached int64   // expired_time_cap_reached_count
@@ -46,12 +52,41 @@ func (s *Server) cron() {
 				s.activeExpireCycle(now, time.Second/time.Duration(hz)*expirySlowTimePerc/100)
 			}
 			s.aof.cron(now)
+			s.sampleOps(now)
 			if h := s.hz(); h != hz {
 				hz = h
 				t.Reset(time.Second / time.Duration(hz))
 			}
 		}
 	}
+}
+
+// sampleOps records the command rate for instantaneous_ops_per_sec,
+// every 100 ms like Redis' trackInstantaneousMetric.
+func (s *Server) sampleOps(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &s.expiry
+	if now.Sub(e.opsAt) < 100*time.Millisecond {
+		return
+	}
+	total := s.cmds.commandsProcessed()
+	if !e.opsAt.IsZero() {
+		rate := float64(total-e.opsLast) / now.Sub(e.opsAt).Seconds()
+		e.opsSamples[e.opsIdx%len(e.opsSamples)] = rate
+		e.opsIdx++
+	}
+	e.opsLast, e.opsAt = total, now
+}
+
+func (s *Server) instantaneousOps() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := 0.0
+	for _, v := range s.expiry.opsSamples {
+		sum += v
+	}
+	return int64(sum / float64(len(s.expiry.opsSamples)))
 }
 
 func (s *Server) hz() int {

@@ -148,7 +148,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, sec string) {
 		s.mu.Unlock()
 		w.kv("total_connections_received", s.stats.connections.Load())
 		w.kv("total_commands_processed", s.cmds.commandsProcessed())
-		w.kv("instantaneous_ops_per_sec", 0)
+		w.kv("instantaneous_ops_per_sec", s.instantaneousOps())
 		w.kv("rejected_connections", s.stats.rejected.Load())
 		w.kv("sync_full", 0)
 		w.kv("sync_partial_ok", 0)
