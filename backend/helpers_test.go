@@ -161,3 +161,10 @@ func readReply(br *bufio.Reader) ([]byte, error) {
 	}
 	return nil, errors.New("unknown reply type " + strconv.Quote(string(line)))
 }
+
+func redisWithPass(t testing.TB, addr, pass string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, Password: pass, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}

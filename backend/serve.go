@@ -210,8 +210,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		s.log.Warn("Received shutdown request, scheduling shutdown...")
-	case req = <-s.shutdown:
-		s.log.Warn("User requested shutdown...")
+	case req = <-s.shutdown: // logged by SHUTDOWN
 	case serveErr = <-errc:
 		s.log.Warn("Listener failed", "error", serveErr)
 	}
