@@ -109,14 +109,14 @@ func client(t testing.TB, addr string, opts ...func(*redis.Options)) *redis.Clie
 	return c
 }
 
-// rawConn is a bare RESP connection for protocol-level checks.
-type rawConn struct {
+// rawClient is a bare RESP connection for protocol-level checks.
+type rawClient struct {
 	t   testing.TB
 	nc  net.Conn
 	buf []byte
 }
 
-func dialRaw(t testing.TB, addr string) *rawConn {
+func dialRaw(t testing.TB, addr string) *rawClient {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -124,10 +124,10 @@ func dialRaw(t testing.TB, addr string) *rawConn {
 	}
 	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	return &rawConn{t: t, nc: nc}
+	return &rawClient{t: t, nc: nc}
 }
 
-func (c *rawConn) send(s string) {
+func (c *rawClient) send(s string) {
 	c.t.Helper()
 	if _, err := c.nc.Write([]byte(s)); err != nil {
 		c.t.Fatal(err)
@@ -145,14 +145,14 @@ func cmd(args ...string) string {
 }
 
 // do sends a command and returns its reply as raw RESP.
-func (c *rawConn) do(args ...string) string {
+func (c *rawClient) do(args ...string) string {
 	c.t.Helper()
 	c.send(cmd(args...))
 	return c.reply()
 }
 
 // reply reads one complete reply as raw RESP.
-func (c *rawConn) reply() string {
+func (c *rawClient) reply() string {
 	c.t.Helper()
 	s, err := c.readReply()
 	if err != nil {
@@ -161,7 +161,7 @@ func (c *rawConn) reply() string {
 	return s
 }
 
-func (c *rawConn) readReply() (string, error) {
+func (c *rawClient) readReply() (string, error) {
 	var sc replyScanner
 	tmp := make([]byte, 64<<10)
 	for {

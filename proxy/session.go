@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -21,9 +22,15 @@ const (
 
 // session is one client connection (Codis' model). Its reader goroutine
 // parses each batch of commands the client pipelined, routes them and
-// queues them in arrival order; its writer goroutine sends the replies in
-// that order as they complete, flushing whenever the next reply is not
-// ready yet. Backends work on the requests in parallel.
+// queues them in arrival order. Replies go out strictly in that order,
+// written by whoever makes them ready: the goroutine completing a request
+// (a backend connection's reader, or the session reader for a local reply)
+// becomes the owner of the output (busy), writes every reply ready at the
+// head of the queue in one write without blocking, and re-checks the head
+// before giving ownership up, so that replies completed meanwhile by
+// others go out too (flat combining). If the client's socket is full the
+// owner hands the rest to the session's writer goroutine, which may
+// block. Backends work on the requests in parallel.
 //
 // Goroutines: serve starts both; the reader ends at EOF, QUIT, a protocol
 // error or when the pool stops reading (drain, idle timeout); the writer
@@ -33,6 +40,7 @@ type session struct {
 	id     uint64
 	pool   *Pool
 	nc     net.Conn
+	rc     syscall.RawConn
 	rr     *reqReader
 	remote string
 
@@ -46,15 +54,25 @@ type session struct {
 	subOf   []int32
 	batch   []*request
 
-	// Shared by reader and writer, under mu.
+	// Shared, under mu.
 	mu            sync.Mutex
-	queue         []*request
-	outstanding   int
+	queue         []*request // queue[qh:] await their turn, in arrival order
+	qh            int
+	outstanding   int // requests queued and not yet answered
 	readerDone    bool
 	readerWaiting bool
 	space         *sync.Cond
+	busy          bool   // an owner is writing replies
+	handoff       []byte // unwritten output the writer goroutine must send
+	handoffClose  bool   // ... and then close the connection (QUIT)
 
-	wake       chan struct{} // wakes the writer: new requests or a reply ready
+	// Owner state: only the goroutine holding busy touches these.
+	out   []byte
+	ready []*request
+	dead  bool // the client is gone or was closed: replies are dropped
+	stats *sessionStats
+
+	wake       chan struct{} // wakes the writer goroutine
 	lastActive atomic.Int64  // UnixNano of the last batch read
 	stopping   atomic.Bool   // the pool asked the reader to stop
 	done       chan struct{} // closed when the writer has ended
@@ -62,11 +80,12 @@ type session struct {
 
 func newSession(p *Pool, id uint64, nc net.Conn) *session {
 	s := &session{
-		id: id, pool: p, nc: nc, rr: newReqReader(nc),
+		id: id, pool: p, nc: nc, rc: rawConn(nc), rr: newReqReader(nc),
 		remote: nc.RemoteAddr().String(),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		authed: p.cfg.RedisAuth == "",
+		stats:  newSessionStats(p),
 	}
 	s.space = sync.NewCond(&s.mu)
 	s.lastActive.Store(time.Now().UnixNano())
@@ -130,17 +149,18 @@ func (s *session) readLoop() {
 				s.pool.stats.clientErr.Add(1)
 			}
 		}
-		s.kickBackends()
 		s.push(s.batch)
+		s.flushBackends()
 		s.tbl = nil
+		s.writeReady()
+		s.waitForRoom()
 		if stop {
 			return
 		}
 	}
 }
 
-// push queues a batch for the writer, then waits while the client has too
-// many requests in flight.
+// push queues a batch in arrival order.
 func (s *session) push(batch []*request) {
 	if len(batch) == 0 {
 		return
@@ -149,7 +169,14 @@ func (s *session) push(batch []*request) {
 	s.queue = append(s.queue, batch...)
 	s.outstanding += len(batch)
 	s.mu.Unlock()
-	s.wakeWriter()
+	for i := range batch {
+		batch[i] = nil
+	}
+}
+
+// waitForRoom blocks the reader while the client has too many requests
+// in flight (backpressure).
+func (s *session) waitForRoom() {
 	s.mu.Lock()
 	for s.outstanding >= maxSessionPending {
 		s.readerWaiting = true
@@ -169,7 +196,7 @@ func (s *session) wakeWriter() {
 }
 
 // touch remembers a backend connection the current batch queued requests
-// on, to kick its writer once at the end of the batch.
+// on, to flush it once at the end of the batch.
 func (s *session) touch(c *backendConn) {
 	n := len(s.touched)
 	if n > 0 && s.touched[n-1] == c {
@@ -185,82 +212,156 @@ func (s *session) touch(c *backendConn) {
 	s.touched = append(s.touched, c)
 }
 
-func (s *session) kickBackends() {
+func (s *session) flushBackends() {
 	for i, c := range s.touched {
-		c.kick()
+		c.flush()
 		s.touched[i] = nil
 	}
 	s.touched = s.touched[:0]
 }
 
-func (s *session) writeLoop() {
-	var (
-		out      []byte
-		q        []*request
-		released int
-		dead     bool // the client is gone or was closed: drop replies
-	)
-	flush := func() {
-		if len(out) > 0 && !dead {
-			if _, err := s.nc.Write(out); err != nil {
-				dead = true
-				s.pool.stats.clientErr.Add(1)
-				_ = s.nc.Close() // unblocks the reader
+// writeReady sends the replies ready at the head of the queue, without
+// blocking, unless another goroutine already does (it will send these
+// too). Whoever completes a request calls it.
+func (s *session) writeReady() {
+	s.mu.Lock()
+	if s.busy {
+		s.mu.Unlock()
+		return
+	}
+	s.busy = true
+	s.own(false)
+}
+
+// own sends ready replies while it holds busy; mu is held on entry and
+// released on return. If the socket would block (and mayBlock is false),
+// the rest is handed to the writer goroutine along with ownership.
+func (s *session) own(mayBlock bool) {
+	for {
+		// The ready prefix of the queue.
+		k := s.qh
+		for k < len(s.queue) && s.queue[k].done.Load() {
+			k++
+		}
+		if k == s.qh {
+			break
+		}
+		s.ready = append(s.ready[:0], s.queue[s.qh:k]...)
+		clear(s.queue[s.qh:k])
+		s.qh = k
+		if s.qh == len(s.queue) {
+			s.queue, s.qh = s.queue[:0], 0
+		} else if s.qh > 1024 && s.qh > len(s.queue)/2 {
+			n := copy(s.queue, s.queue[s.qh:])
+			clear(s.queue[n:])
+			s.queue, s.qh = s.queue[:n], 0
+		}
+		s.mu.Unlock()
+
+		closeAfter := false
+		out := s.out[:0]
+		for i, r := range s.ready {
+			if !s.dead {
+				out = append(out, r.reply...)
+			}
+			s.stats.count(r)
+			closeAfter = closeAfter || r.closeAfter
+			s.pool.proxy.reqs.put(r)
+			s.ready[i] = nil
+		}
+		n := len(s.ready)
+		var rest []byte
+		if len(out) > 0 && !s.dead {
+			if mayBlock {
+				if _, err := s.nc.Write(out); err != nil {
+					s.clientGone()
+				}
+			} else {
+				w, err := writeNow(s.rc, out)
+				switch {
+				case err != nil:
+					s.clientGone()
+				case w < len(out):
+					rest = out[w:]
+				}
 			}
 		}
-		if cap(out) > 4*flushThreshold {
-			out = nil
+		if closeAfter && rest == nil {
+			s.dead = true
+			_ = s.nc.Close()
 		}
-		out = out[:0]
+		if cap(out) <= 4*flushThreshold {
+			s.out = out[:0]
+		} else {
+			s.out = nil
+		}
+
+		s.mu.Lock()
+		s.outstanding -= n
+		if s.readerWaiting && s.outstanding < maxSessionPending {
+			s.space.Signal()
+		}
+		if rest != nil {
+			// Keep busy: the writer goroutine takes over.
+			s.handoff = append([]byte(nil), rest...)
+			s.handoffClose = closeAfter
+			s.mu.Unlock()
+			s.wakeWriter()
+			return
+		}
 	}
+	s.busy = false
+	s.stats.flush()
+	finished := s.readerDone && s.qh == len(s.queue)
+	s.mu.Unlock()
+	if finished {
+		s.wakeWriter()
+	}
+}
+
+func (s *session) clientGone() {
+	s.dead = true
+	s.pool.stats.clientErr.Add(1)
+	_ = s.nc.Close() // unblocks the reader
+}
+
+// writeLoop is the session's writer goroutine: it sends output the
+// owners could not send without blocking, and closes the connection when
+// the session is over.
+func (s *session) writeLoop() {
 	defer func() {
 		_ = s.nc.Close()
 		s.pool.removeSession(s)
 		close(s.done)
 	}()
-	st := newSessionStats(s.pool)
-	defer st.flush()
-	for {
+	for range s.wake {
 		s.mu.Lock()
-		s.outstanding -= released
-		released = 0
-		if s.readerWaiting && s.outstanding < maxSessionPending {
-			s.space.Signal()
-		}
-		q, s.queue = s.queue, q[:0]
-		readerDone := s.readerDone
-		s.mu.Unlock()
-		if len(q) == 0 {
-			flush()
-			st.flush()
-			if readerDone {
-				return
-			}
-			<-s.wake
-			continue
-		}
-		for i, r := range q {
-			if !r.done.Load() {
-				flush()
-				for !r.done.Load() {
-					<-s.wake
+		if s.handoff != nil {
+			out, closeAfter := s.handoff, s.handoffClose
+			s.handoff, s.handoffClose = nil, false
+			s.mu.Unlock()
+			if !s.dead {
+				if _, err := s.nc.Write(out); err != nil {
+					s.clientGone()
 				}
 			}
-			if !dead {
-				out = append(out, r.reply...)
-			}
-			st.count(r)
-			if r.closeAfter {
-				flush()
-				dead = true
+			if closeAfter {
+				s.dead = true
 				_ = s.nc.Close()
 			}
-			s.pool.proxy.reqs.put(r)
-			q[i] = nil
-			released++
-			if len(out) >= flushThreshold {
-				flush()
-			}
+			s.mu.Lock()
+			s.own(true) // still busy: send what became ready meanwhile
+			s.mu.Lock()
+		}
+		if !s.busy && s.qh < len(s.queue) && s.queue[s.qh].done.Load() {
+			s.busy = true
+			s.own(true)
+			s.mu.Lock()
+		}
+		finished := s.readerDone && !s.busy && s.qh == len(s.queue)
+		s.mu.Unlock()
+		if finished {
+			return
 		}
 	}
 }

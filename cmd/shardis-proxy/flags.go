@@ -14,9 +14,19 @@ const defaultConfFile = "/etc/shardis/proxy.yml"
 // with its short and long spelling (-c and --conf-file); add new flags in
 // newFlagSet.
 type options struct {
-	confFile string // -c, --conf-file: a YAML file of pools or a directory of them
-	testConf bool   // -t, --test-conf: check the configuration and exit
-	version  bool   // -V, --version: print the version and exit
+	confFile      string // -c, --conf-file: a YAML file of pools or a directory of them
+	testConf      bool   // -t, --test-conf: check the configuration and exit
+	version       bool   // -V, --version: print the version and exit
+	describeStats bool   // -D, --describe-stats: print the stats fields and exit
+	verbosity     int    // -v, --verbose: nutcracker's log level 0-11
+	output        string // -o, --output: log file ("" or "stderr": standard error)
+	statsPort     int    // -s, --stats-port: 0 disables the stats port
+	statsAddr     string // -a, --stats-addr
+	statsInterval int    // -i, --stats-interval: milliseconds
+	pidFile       string // -p, --pid-file: "" writes none
+	mbufSize      int    // -m, --mbuf-size: accepted for nutcracker compatibility, unused
+	drainTimeout  int    // --drain-timeout: milliseconds to wait for requests in flight at SIGTERM
+	cpuProfile    string // --cpu-profile: write a pprof CPU profile of the whole run to this file
 }
 
 // newFlagSet registers every flag on a new FlagSet writing its usage to w.
@@ -38,8 +48,36 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 	both("V", "version", func(n string) {
 		fs.BoolVar(&o.version, n, false, "show version and exit")
 	})
+	both("D", "describe-stats", func(n string) {
+		fs.BoolVar(&o.describeStats, n, false, "print stats description and exit")
+	})
+	both("v", "verbose", func(n string) {
+		fs.IntVar(&o.verbosity, n, 5, "set logging level (0-11: <=3 errors, 4 warnings, 5-6 info, >=7 debug)")
+	})
+	both("o", "output", func(n string) {
+		fs.StringVar(&o.output, n, "", "set logging file (default: stderr)")
+	})
+	both("s", "stats-port", func(n string) {
+		fs.IntVar(&o.statsPort, n, 22222, "set stats monitoring port (0 disables it)")
+	})
+	both("a", "stats-addr", func(n string) {
+		fs.StringVar(&o.statsAddr, n, "0.0.0.0", "set stats monitoring ip")
+	})
+	both("i", "stats-interval", func(n string) {
+		fs.IntVar(&o.statsInterval, n, 30000, "set stats aggregation interval in msec")
+	})
+	both("p", "pid-file", func(n string) {
+		fs.StringVar(&o.pidFile, n, "", "set pid file (default: none)")
+	})
+	both("m", "mbuf-size", func(n string) {
+		fs.IntVar(&o.mbufSize, n, 16384, "accepted for nutcracker compatibility; buffers size themselves")
+	})
+	fs.IntVar(&o.drainTimeout, "drain-timeout", 10000, "msec to wait at SIGTERM for requests in flight")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
 	fs.Usage = func() {
-		fmt.Fprintf(w, "Usage: shardis-proxy [-htV] [-c conf file|dir]\n\nOptions:\n")
+		fmt.Fprintf(w, "Usage: shardis-proxy [-htVD] [-v verbosity level] [-o output file]\n"+
+			"                     [-c conf file|dir] [-s stats port] [-a stats addr]\n"+
+			"                     [-i stats interval] [-p pid file] [--drain-timeout msec]\n\nOptions:\n")
 		fmt.Fprintf(w, "  -h, --help\n\tthis help\n")
 		for _, p := range pairs {
 			f := fs.Lookup(p[0])
@@ -49,6 +87,8 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 			}
 			fmt.Fprintf(w, "  -%s, --%s\n\t%s%s\n", p[0], p[1], f.Usage, def)
 		}
+		fmt.Fprintf(w, "  --drain-timeout\n\t%s (default: 10000)\n", fs.Lookup("drain-timeout").Usage)
+		fmt.Fprintf(w, "  --cpu-profile\n\t%s\n", fs.Lookup("cpu-profile").Usage)
 	}
 	return fs
 }
@@ -61,6 +101,20 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o options, status int,
 		if err == flag.ErrHelp {
 			return o, 0, false
 		}
+		return o, 2, false
+	}
+	switch {
+	case o.statsPort < 0 || o.statsPort > 65535:
+		fmt.Fprintf(stderr, "shardis-proxy: option -s requires a valid port\n")
+		return o, 2, false
+	case o.statsInterval <= 0:
+		fmt.Fprintf(stderr, "shardis-proxy: option -i requires a positive number of milliseconds\n")
+		return o, 2, false
+	case o.verbosity < 0 || o.verbosity > 11:
+		fmt.Fprintf(stderr, "shardis-proxy: option -v requires a level between 0 and 11\n")
+		return o, 2, false
+	case o.drainTimeout < 0:
+		fmt.Fprintf(stderr, "shardis-proxy: option --drain-timeout requires a non-negative number of milliseconds\n")
 		return o, 2, false
 	}
 	if fs.NArg() > 0 {

@@ -1,14 +1,15 @@
 // Command shardis-proxy is shardis' RESP proxy: many pools (tenants) per
-// process, static servers from YAML or live topology from ZooKeeper.
+// process, each with its own listen address, keys spread over its
+// servers as twemproxy (nutcracker) spreads them, or by slot ranges.
 //
-// This first version implements the configuration check of nutcracker:
+//	shardis-proxy -c /etc/shardis/proxy.yml -s 22222 -a 127.0.0.1
+//	shardis-proxy -c /etc/shardis/pools.d/      # one tenant per file
+//	shardis-proxy -t -c /etc/shardis/proxy.yml  # check and exit, like nutcracker -t
 //
-//	shardis-proxy -t -c /etc/shardis/proxy.yml
-//	shardis-proxy -t -c /etc/shardis/pools.d/
-//
-// prints the problems of the configuration (file:line, pool, key) and
-// "shardis-proxy: configuration file 'X' syntax is ok" or "... is invalid"
-// on standard error, and exits 0 or 1, like `nutcracker -t`.
+// The flags are nutcracker's (-c -t -V -D -v -o -s -a -i -p -m; -d is not
+// needed under a service manager). The stats port serves nutcracker's JSON.
+// SIGTERM or SIGINT stops accepting, answers the commands already read
+// (up to --drain-timeout) and exits 0. See docs/proxy.md.
 package main
 
 import (
@@ -22,7 +23,8 @@ func main() {
 }
 
 // run is main with its arguments and outputs passed in, for tests. It
-// returns the exit status: 0 ok, 1 bad configuration, 2 bad usage.
+// returns the exit status: 0 ok, 1 bad configuration or failure to
+// serve, 2 bad usage.
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, status, ok := parseFlags(args, stdout, stderr)
 	if !ok {
@@ -32,9 +34,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case opts.version:
 		fmt.Fprintf(stdout, "This is shardis-proxy-%s\n", version())
 		return 0
+	case opts.describeStats:
+		describeStats(stdout)
+		return 0
 	case opts.testConf:
 		return checkConfig(opts.confFile, stderr)
 	}
-	fmt.Fprintln(stderr, "shardis-proxy: serving is not implemented yet; use -t -c FILE|DIR to check a configuration")
-	return 2
+	return serve(opts, stderr)
 }

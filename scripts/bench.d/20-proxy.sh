@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# shardis-proxy vs nutcracker vs direct redis-server, same run, same two
+# redis-server backends, same YAML. redis-benchmark runs interleaved
+# (rounds rotate the order of the targets) and the median of the rounds
+# is printed: ops/s, p50/p99 latency, CPU microseconds per request of the
+# proxy process (utime+stime from /proc/PID/stat around each run), and
+# the ratios to nutcracker.
+#
+# Environment: PROXY_BENCH_ROUNDS (3), PROXY_BENCH_SCALE (1.0: multiplies
+# the request counts), PROXY_BENCH_CLIENTS (50), PROXY_BENCH_KEYS (100000),
+# SHARDIS_PROXY (the binary; default bin/shardis-proxy, built if missing),
+# PROXY_BENCH_PROFILE=file writes a CPU profile of shardis-proxy.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+rounds=${PROXY_BENCH_ROUNDS:-3}
+scale=${PROXY_BENCH_SCALE:-1.0}
+clients=${PROXY_BENCH_CLIENTS:-50}
+keys=${PROXY_BENCH_KEYS:-100000}
+
+for tool in redis-server redis-benchmark redis-cli nutcracker awk; do
+  command -v "$tool" >/dev/null || { echo "20-proxy: $tool not found (make deps)"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/shardis-bench-proxy.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+proxy_bin=${SHARDIS_PROXY:-bin/shardis-proxy}
+if [ ! -x "$proxy_bin" ]; then
+  go build -o "$work/shardis-proxy" ./cmd/shardis-proxy
+  proxy_bin=$work/shardis-proxy
+fi
+
+# freeport prints a TCP port on 127.0.0.1 nobody listens on.
+used_ports=" "
+freeport() {
+  local p
+  while :; do
+    p=$(( (RANDOM << 15 | RANDOM) % 30000 + 20000 ))
+    case "$used_ports" in *" $p "*) continue ;; esac
+    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+      used_ports="$used_ports$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+wait_port() { # port
+  for _ in $(seq 100); do
+    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "20-proxy: nothing answers PING on port $1" >&2
+  return 1
+}
+
+r1=$(freeport); r2=$(freeport); pp=$(freeport); np=$(freeport); ns=$(freeport)
+for p in $r1 $r2; do
+  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
+    --protected-mode no --daemonize no --dir "$work" --logfile "$work/redis-$p.log" &
+  pids+=($!)
+done
+wait_port "$r1"; wait_port "$r2"
+
+pool() { # name listen
+  cat <<EOF
+$1:
+  listen: 127.0.0.1:$2
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  timeout: 400
+  server_connections: 1
+  servers:
+   - 127.0.0.1:$r1:1
+   - 127.0.0.1:$r2:1
+EOF
+}
+pool bench "$pp" >"$work/proxy.yml"
+pool bench "$np" >"$work/nutcracker.yml"
+
+profile=()
+[ -n "${PROXY_BENCH_PROFILE:-}" ] && profile=(--cpu-profile "$PROXY_BENCH_PROFILE")
+"$proxy_bin" -c "$work/proxy.yml" -s 0 -v 4 "${profile[@]}" 2>"$work/proxy.log" &
+proxy_pid=$!; pids+=($proxy_pid)
+nutcracker -c "$work/nutcracker.yml" -s "$ns" -a 127.0.0.1 -v 3 -o "$work/nutcracker.log" &
+nc_pid=$!; pids+=($nc_pid)
+wait_port "$pp"; wait_port "$np"
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+scaled() { awk -v n="$1" -v s="$scale" 'BEGIN { printf "%d", n * s }'; }
+
+mget=(MGET)
+for _ in $(seq 10); do mget+=("key:__rand_int__"); done
+
+# name|requests|redis-benchmark arguments
+tests=(
+  "SET -P1|$(scaled 100000)|-P 1 -t set"
+  "GET -P1|$(scaled 100000)|-P 1 -t get"
+  "SET -P16|$(scaled 1000000)|-P 16 -t set"
+  "GET -P16|$(scaled 1000000)|-P 16 -t get"
+  "MSET(10) -P1|$(scaled 50000)|-P 1 -t mset"
+  "MGET(10) -P1|$(scaled 100000)|-P 1 ${mget[*]}"
+)
+
+# Preload the keys so GET and MGET find values.
+redis-benchmark -h 127.0.0.1 -p "$pp" -c "$clients" -n "$((keys * 2))" -r "$keys" -P 16 -t set -q >/dev/null 2>&1
+
+results=$work/results.txt
+: >"$results"
+targets=(shardis-proxy nutcracker redis)
+port_of() { case $1 in shardis-proxy) echo "$pp" ;; nutcracker) echo "$np" ;; redis) echo "$r1" ;; esac; }
+pid_of() { case $1 in shardis-proxy) echo "$proxy_pid" ;; nutcracker) echo "$nc_pid" ;; redis) echo "" ;; esac; }
+
+echo "20-proxy: $rounds rounds x ${#tests[@]} tests x ${#targets[@]} targets, $clients clients, $(nproc) cores"
+for round in $(seq "$rounds"); do
+  for t in "${tests[@]}"; do
+    IFS='|' read -r name n args <<<"$t"
+    # rotate the order of the targets every round
+    order=("${targets[@]:$((round % 3))}" "${targets[@]:0:$((round % 3))}")
+    for target in "${order[@]}"; do
+      port=$(port_of "$target"); pid=$(pid_of "$target")
+      before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+      # shellcheck disable=SC2086
+      line=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$n" -r "$keys" --csv $args 2>/dev/null | tail -1)
+      after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+      # "test","rps","avg","min","p50","p95","p99","max"
+      echo "$line" | awk -F'"' -v name="$name" -v target="$target" -v n="$n" \
+        -v ticks="$((after - before))" -v tck="$tck" -v pid="$pid" '
+        { cpu = (pid == "") ? "-" : sprintf("%.2f", ticks * 1e6 / tck / n)
+          printf "%s|%s|%s|%s|%s|%s\n", name, target, $4, $10, $14, cpu }' >>"$results"
+    done
+  done
+  echo "20-proxy: round $round done"
+done
+
+# Medians per test and target, then the table with ratios to nutcracker.
+awk -F'|' -v rounds="$rounds" '
+function median(list,   a, n, i, j, t) {
+  n = split(list, a, " ")
+  for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+  return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p50[k] = p50[k] " " $4; p99[k] = p99[k] " " $5; cpu[k] = cpu[k] " " $6
+  if (!($1 in seen)) { seen[$1] = 1; order[++nt] = $1 } }
+END {
+  printf "\n%-14s %-14s %11s %8s %8s %9s %8s %8s %8s\n", "test", "target", "ops/s", "p50 ms", "p99 ms", "cpu us/op", "x ops", "x p99", "x cpu"
+  for (i = 1; i <= nt; i++) {
+    name = order[i]
+    nk = name SUBSEP "nutcracker"
+    nr = median(rps[nk]); n99 = median(p99[nk]); ncpu = median(cpu[nk])
+    split("shardis-proxy nutcracker redis", tg, " ")
+    for (j = 1; j <= 3; j++) {
+      k = name SUBSEP tg[j]
+      r = median(rps[k]); q50 = median(p50[k]); q99 = median(p99[k])
+      c = (tg[j] == "redis") ? "-" : sprintf("%.2f", median(cpu[k]))
+      xr = sprintf("%.2f", r / nr); xp = sprintf("%.2f", q99 / n99)
+      xc = (tg[j] == "redis") ? "-" : sprintf("%.2f", median(cpu[k]) / ncpu)
+      printf "%-14s %-14s %11.0f %8.3f %8.3f %9s %8s %8s %8s\n", name, tg[j], r, q50, q99, c, xr, xp, xc
+    }
+  }
+  printf "\n(medians of %d rounds; x = ratio to nutcracker; cpu = CPU time of the proxy process per request)\n", rounds
+}' "$results"
