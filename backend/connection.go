@@ -2,7 +2,6 @@ package backend
 
 import (
 	"crypto/subtle"
-	"strconv"
 )
 
 // Connection commands: PING, ECHO, QUIT, AUTH, SELECT, HELLO, RESET and
@@ -181,5 +180,3 @@ func validClientName(b []byte) bool {
 	}
 	return true
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

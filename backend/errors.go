@@ -27,13 +27,9 @@ const (
 	errMaxClients      = "ERR max number of clients reached"
 	errBGRewriteBusy   = "ERR Background append only file rewriting already in progress"
 	errNoConfigFile    = "ERR The server is running without a config file"
-	errTimeoutNeg      = "ERR timeout is negative"
 	errNoSuchClient    = "ERR No such client"
 	errClientNameSpace = "ERR Client names cannot contain spaces, newlines or special characters."
-	errUnknownShutdown = "ERR Errors trying to SHUTDOWN. Check logs."
 	errNotShuttingDown = "ERR No shutdown in progress."
-	errFunctionMissing = "ERR shardis-server does not provide scripting"
-	errInvalidMatch    = "ERR syntax error"
 	errMisconfPrefix   = "MISCONF Errors writing to the AOF file: "
 )
 

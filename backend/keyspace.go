@@ -142,6 +142,10 @@ func (tx *Tx) lockShard(i int) {
 	if tx.isLocked(i) {
 		return
 	}
+	if n := len(tx.order); n > 0 && int(tx.order[n-1]) > i {
+		// Taking shards out of order could deadlock: use lockKeys.
+		panic("backend: shard locks taken out of order")
+	}
 	tx.ks.shards[i].mu.Lock()
 	tx.locked[i>>6] |= 1 << (uint(i) & 63)
 	tx.order = append(tx.order, uint16(i))

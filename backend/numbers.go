@@ -73,20 +73,6 @@ func parseIntString(s string) (int64, bool) {
 	return parseInt([]byte(s))
 }
 
-// parseUint is Redis' string2ull (used for SCAN cursors): decimal digits
-// only, within uint64; a leading '-' is accepted as strtoull would
-// (wrapping), which Redis then rejects for cursors, so we reject it.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) >= maxLongStrSize+1 {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return v, true
-}
-
 // Long double range of the x87 80-bit format, as binary exponents of
 // big.Float's mantissa-in-[0.5,1) convention.
 const (
@@ -344,6 +330,3 @@ func hexVal(c byte) int {
 		return int(c-'A') + 10
 	}
 }
-
-// appendInt appends the decimal form of n.
-func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
