@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -50,8 +51,8 @@ func (ar *aofReader) next() ([][]byte, error) {
 		if l < 0 || l > maxStringLen {
 			return nil, &formatError{at, "invalid bulk length"}
 		}
-		b := make([]byte, l+2)
-		if _, err := io.ReadFull(ar.r, b); err != nil {
+		b, err := readN(ar.r, l+2)
+		if err != nil {
 			return nil, errTruncated
 		}
 		ar.off += l + 2
@@ -61,6 +62,26 @@ func (ar *aofReader) next() ([][]byte, error) {
 		args[i] = b[:l:l]
 	}
 	return args, nil
+}
+
+// readN reads exactly n bytes. Large lengths come from the file, which may
+// be damaged: the buffer grows as bytes actually arrive instead of being
+// allocated from the header.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	if n <= 1<<20 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	m, err := io.CopyN(&buf, r, n)
+	if m != n {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // header reads "<prefix><integer>\r\n".
