@@ -40,6 +40,7 @@ type Client struct {
 	quit bool     // QUIT: close after the reply
 	// failed is set when the current command replied with an error.
 	failed bool
+	atomic bool // inside atomically (EXEC)
 	// pendingOff is the stream offset the replies buffered in this batch
 	// depend on: they are flushed once the AOF (later: replicas) holds it.
 	pendingOff int64
@@ -68,6 +69,9 @@ func (c *Client) now() int64 { return c.clock.UnixMilli() }
 // begin prepares c's Tx for a command at time now.
 func (c *Client) begin() *Tx {
 	tx := &c.tx
+	if c.atomic {
+		return tx // inside atomically: the locks are already held
+	}
 	tx.reset(c.s.ks, c.now())
 	tx.noEmit = false
 	tx.noExpire = false
@@ -80,9 +84,36 @@ func (c *Client) begin() *Tx {
 
 // commit unlocks c's Tx and records the stream offset its writes reached.
 func (c *Client) commit() {
+	if c.atomic {
+		return
+	}
 	if off := c.tx.unlock(); off > c.pendingOff {
 		c.pendingOff = off
 	}
+}
+
+// atomically runs fn — typically several command handlers, for EXEC —
+// with the shards of keys (or all shards) locked for its whole duration,
+// so no other client sees a partial result. The handlers' begin/commit
+// calls become no-ops; their emissions reach the stream as one unit,
+// wrapped in MULTI/EXEC when there are several. A handler that touches a
+// shard not locked here panics (lock order): lock all when the keys of
+// the commands are not all known from their key positions.
+func (c *Client) atomically(all bool, keys [][]byte, fn func()) {
+	tx := c.begin()
+	if all {
+		tx.lockAll()
+	} else {
+		tx.lockKeys(keys...)
+	}
+	tx.wrap = true
+	c.atomic = true
+	defer func() {
+		c.atomic = false
+		c.commit()
+		tx.wrap = false
+	}()
+	fn()
 }
 
 // emitSelf emits the current command as sent: for commands whose effect

@@ -166,7 +166,12 @@ func (tx *Tx) lockKeys(keys ...[]byte) {
 
 func (tx *Tx) lockMask(want *[numShards / 64]uint64) {
 	if len(tx.order) > 0 {
-		panic("backend: Tx locks must be taken at once")
+		for w := range want {
+			if want[w]&^tx.locked[w] != 0 {
+				panic("backend: Tx locks must be taken at once")
+			}
+		}
+		return // all held already (inside Client.atomically)
 	}
 	for w := range want {
 		for bits := want[w]; bits != 0; bits &= bits - 1 {

@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -174,5 +176,40 @@ func TestSnapshotCopyOnWrite(t *testing.T) {
 	rdb.Do(ctx, "TESTPUSH", "l", "e")
 	if v := rdb.Do(ctx, "TESTRANGE", "l").Val(); fmt.Sprint(v) != "[a b c d e]" {
 		t.Fatalf("live list = %v", v)
+	}
+}
+
+// TestAtomically: the EXEC building block runs several handlers under one
+// set of locks and emits MULTI ... EXEC, which the AOF loader applies as a
+// unit.
+func TestAtomically(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, aofConfig(dir), func(s *Server) {
+		s.cmds.add(&cmdSpec{name: "testmulti", arity: -2, flags: flagWrite, first: 1, last: -1, step: 1,
+			handler: func(c *Client, args [][]byte) {
+				c.atomically(false, args[1:], func() {
+					for _, k := range args[1:] {
+						// As EXEC will: each queued command's own args.
+						inner := [][]byte{[]byte("INCR"), k}
+						c.raw, c.args = nil, inner
+						cmdIncr(c, inner)
+					}
+				})
+			}})
+	})
+	r := dialRaw(t, s.addr())
+	if got := r.do("TESTMULTI", "a", "b", "a"); got != ":1\r\n:1\r\n:2\r\n" {
+		// Replies of the inner commands, in order.
+		got += r.reply() + r.reply()
+		if got != ":1\r\n:1\r\n:2\r\n" {
+			t.Fatalf("replies: %q", got)
+		}
+	}
+	r.do("PING")
+	b, _ := os.ReadFile(filepath.Join(dir, "appendonly.aof"))
+	want := "*1\r\n$5\r\nMULTI\r\n" + string(encodeCommand("INCR", "a")) + string(encodeCommand("INCR", "b")) +
+		string(encodeCommand("INCR", "a")) + "*1\r\n$4\r\nEXEC\r\n"
+	if string(b) != want {
+		t.Fatalf("AOF:\n%q\nwant\n%q", b, want)
 	}
 }
