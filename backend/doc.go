@@ -102,5 +102,11 @@
 // Hooks for later features: admitWrite (command.go) decides whether a
 // write may run (READONLY on replicas, NOREPLICAS, fencing, CLIENT PAUSE
 // WRITE waits there); Server.endBatch is where a batch's replies wait for
-// durability (AOF now, replica acknowledgements later).
+// durability (AOF now, replica acknowledgements later; a batch without
+// writes is never held); Client.atomically runs several handlers under one
+// set of shard locks and emits them as MULTI/EXEC (EXEC); the command
+// flags say what MULTI may queue and what a read-only replica refuses;
+// Keyspace.Snapshot(true) gives a consistent snapshot plus a cursor on the
+// stream after it (full resync), Keyspace.StreamCursor a live cursor, and
+// Stream.SetBacklog the backlog for partial resync.
 package backend
