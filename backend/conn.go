@@ -142,6 +142,7 @@ func (s *Server) serveConn(c *Client) {
 		s.connWG.Done()
 	}()
 	rd := &c.rd
+	deadline := false
 	for {
 		c.startBatch()
 		for {
@@ -180,6 +181,10 @@ func (s *Server) serveConn(c *Client) {
 		}
 		if t := s.clientTimeout.Load(); t > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t)))
+			deadline = true
+		} else if deadline {
+			_ = c.nc.SetReadDeadline(time.Time{}) // timeout set to 0 since
+			deadline = false
 		}
 		n, err := c.nc.Read(rd.buf[rd.end:])
 		rd.end += n

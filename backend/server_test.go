@@ -217,3 +217,18 @@ func TestShutdownCommand(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestIdleTimeout(t *testing.T) {
+	s := startServer(t, nil)
+	r := dialRaw(t, s.addr())
+	if got := r.do("CONFIG", "SET", "timeout", "1"); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	r.do("PING") // the next read waits with the 1 s deadline
+	time.Sleep(1500 * time.Millisecond)
+	_ = r.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	r.send(encodeCommand("PING"))
+	if _, err := readReply(r.br); err == nil {
+		t.Fatal("idle client not closed")
+	}
+}
