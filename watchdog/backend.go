@@ -82,6 +82,14 @@ type backendDriver struct {
 	mu      sync.Mutex
 	fenced  bool // a fence is wanted: renew it (redis-server)
 	shardis bool // last detected kind
+	known   bool // shardis is known (from a probe or a detect)
+}
+
+// setKind records the kind a probe saw.
+func (d *backendDriver) setKind(shardis bool) {
+	d.mu.Lock()
+	d.shardis, d.known = shardis, true
+	d.mu.Unlock()
 }
 
 func (d *backendDriver) run(ctx context.Context) {
@@ -99,13 +107,23 @@ func (d *backendDriver) run(ctx context.Context) {
 	}
 }
 
-// exec runs one batch and reports how far it got.
+// exec runs one batch and reports how far it got. The backend's kind is
+// the one last seen (by a probe): a hung backend must get its fence
+// command queued at once, not after an INFO that times out — when it
+// resumes, it runs the commands of its oldest connections first, so a
+// fence queued early is applied before the writes of clients that
+// connected later (issue 9, scenario 3).
 func (d *backendDriver) exec(ctx context.Context, batch []Action) BackendDone {
 	res := BackendDone{ID: batch[0].ID}
-	shardis, err := d.detect(ctx)
-	if err != nil {
-		res.Err = err
-		return res
+	d.mu.Lock()
+	shardis, known := d.shardis, d.known
+	d.mu.Unlock()
+	if !known {
+		var err error
+		if shardis, err = d.detect(ctx); err != nil {
+			res.Err = err
+			return res
+		}
 	}
 	for _, a := range batch {
 		off, err := d.apply(ctx, a, shardis)
@@ -135,9 +153,7 @@ func (d *backendDriver) detect(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	_, shardis := m["shardis_version"]
-	d.mu.Lock()
-	d.shardis = shardis
-	d.mu.Unlock()
+	d.setKind(shardis)
 	return shardis, nil
 }
 

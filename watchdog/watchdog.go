@@ -214,6 +214,9 @@ func (l *loop) step(ev Event) {
 	w := l.w
 	if p, ok := ev.(Probe); ok {
 		l.observeProbe(p)
+		if p.OK {
+			l.be.setKind(p.Info.Shardis)
+		}
 	}
 	acts := w.core.Step(ev)
 	st := w.core.Status()

@@ -42,6 +42,7 @@ func parseFlags(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.cfg.Shard, "shard", "", "the shard's znode, /redis/cluster/<pool>/<shard> (required)")
 	fs.StringVar(&o.cfg.Announce, "announce", "", "the backend's address as others must dial it (default: --backend)")
 	fs.DurationVar(&o.cfg.ProbeInterval, "probe-interval", o.cfg.ProbeInterval, "time between two probes of the backend")
+	fs.DurationVar(&o.cfg.ProbeTimeout, "probe-timeout", 0, "how long a probe (or a command to the backend) may take (default: --probe-interval)")
 	fs.IntVar(&o.cfg.ProbeFailures, "probe-failures", o.cfg.ProbeFailures, "consecutive failed probes before giving up the member (a master steps down)")
 	fs.DurationVar(&o.cfg.ZooKeeper.SessionTimeout, "session-timeout", o.cfg.ZooKeeper.SessionTimeout, "ZooKeeper session timeout")
 	fs.StringVar(&o.cfg.BackendAuth, "backend-auth", "", "backend password, or user:password (env SHARDIS_BACKEND_AUTH)")

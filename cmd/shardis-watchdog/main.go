@@ -4,7 +4,7 @@
 // fences it when it must not take writes. See docs/watchdog.md.
 //
 //	shardis-watchdog --zk HOSTS --backend host:port --shard /redis/cluster/<pool>/<shard>
-//	    [--announce host:port] [--probe-interval 500ms] [--probe-failures 3]
+//	    [--announce host:port] [--probe-interval 500ms] [--probe-timeout 500ms] [--probe-failures 3]
 //	    [--session-timeout 4s] [--backend-auth PASSWORD|USER:PASSWORD]
 //	    [--on-failover CMD] [--metrics-addr host:port] [--zk-auth user:pw]
 //
