@@ -107,7 +107,10 @@ func testLog(t testing.TB) *slog.Logger {
 
 type tbWriter struct{ t testing.TB }
 
-func (w tbWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w tbWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // dialZK opens a test client on zk; it is closed at cleanup.
 func dialZK(t testing.TB, zk *harness.ZooKeeper, timeout time.Duration) *conf.ZK {
