@@ -214,7 +214,7 @@ func testZKSessionEvents(t *testing.T, addr string) {
 	if z.Connected() {
 		t.Error("Connected while cut")
 	}
-	time.Sleep(3500 * time.Millisecond) // longer than the session timeout
+	time.Sleep(4 * time.Second) // well past the 2 s session timeout
 	f.Heal()
 	if ev := nextEvent(t, events); ev.Kind != SessionExpired || ev.SessionID != old {
 		t.Fatalf("after heal: %+v, want expiry of 0x%x", ev, old)

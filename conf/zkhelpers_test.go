@@ -40,7 +40,9 @@ func dial(t testing.TB, cfg ZKConfig, addrs ...string) *ZK {
 	t.Helper()
 	cfg.Servers = addrs
 	if cfg.SessionTimeout == 0 {
-		cfg.SessionTimeout = 4 * time.Second
+		// Long enough that a loaded machine does not time the connection
+		// out; tests of expiry choose a short one.
+		cfg.SessionTimeout = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)

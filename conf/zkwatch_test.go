@@ -10,6 +10,14 @@ import (
 	"github.com/shardis/shardis/hashring"
 )
 
+// changeBound bounds how long a change may take to be delivered in these
+// tests. The figures are logged (typically 10-30 ms); the bound only
+// catches a change that arrives by some slow path (the refresh timer is
+// off in these tests), without making the tests depend on the load of the
+// machine (house rule: performance is shown by logs and benchmarks, not
+// timed assertions).
+const changeBound = 5 * time.Second
+
 // makePool creates a pool of n shards with an even split of 4096 slots.
 func makePool(t *testing.T, z *ZK, l Layout, pool string, n int) {
 	t.Helper()
@@ -111,8 +119,8 @@ func testWatcherChanges(t *testing.T, addr string) {
 	}
 	u, took := waitFor(t, all, start, "the new master", func(u TopologyUpdate) bool { return masterOf(u, "redis-0000") == "10.0.0.2:6379" })
 	t.Logf("new master seen after %v", took)
-	if took > time.Second {
-		t.Errorf("new master took %v, want < 1 s", took)
+	if took > changeBound {
+		t.Errorf("new master took %v, want < %v", took, changeBound)
 	}
 	if s, _ := u.Topology.Shard("redis-0000"); s.Epoch() != b.Seq {
 		t.Errorf("epoch %d, want %d", s.Epoch(), b.Seq)
@@ -130,8 +138,8 @@ func testWatcherChanges(t *testing.T, addr string) {
 		return s.SlotCount() == 2148
 	})
 	t.Logf("weight change seen after %v", took)
-	if took > time.Second || u.Err != nil {
-		t.Errorf("weight change took %v (want < 1 s), err %v", took, u.Err)
+	if took > changeBound || u.Err != nil {
+		t.Errorf("weight change took %v (want < %v), err %v", took, changeBound, u.Err)
 	}
 
 	// 3. A shard added.
@@ -141,8 +149,8 @@ func testWatcherChanges(t *testing.T, addr string) {
 	}
 	u, took = waitFor(t, all, start, "the new shard", func(u TopologyUpdate) bool { return len(u.Topology.Shards) == 3 })
 	t.Logf("shard added seen after %v", took)
-	if took > time.Second || u.Err != nil {
-		t.Errorf("new shard took %v (want < 1 s), err %v", took, u.Err)
+	if took > changeBound || u.Err != nil {
+		t.Errorf("new shard took %v (want < %v), err %v", took, changeBound, u.Err)
 	}
 	// 4. A member of the new shard (a watch on a shard that did not exist
 	// at the first read).
@@ -152,8 +160,8 @@ func testWatcherChanges(t *testing.T, addr string) {
 	}
 	_, took = waitFor(t, all, start, "the new shard's master", func(u TopologyUpdate) bool { return masterOf(u, "redis-0002") == "10.0.0.3:6379" })
 	t.Logf("member of the new shard seen after %v", took)
-	if took > time.Second {
-		t.Errorf("new member took %v, want < 1 s", took)
+	if took > changeBound {
+		t.Errorf("new member took %v, want < %v", took, changeBound)
 	}
 }
 
@@ -217,7 +225,7 @@ func testWatcherExpiry(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // past the session timeout
+	time.Sleep(4 * time.Second) // well past the 2 s session timeout
 	f.Heal()
 	_, took := waitFor(t, all, time.Now(), "the change made during the partition", func(u TopologyUpdate) bool { return masterOf(u, "redis-0000") == "10.0.0.9:6379" })
 	t.Logf("resync after session expiry took %v", took)
@@ -230,8 +238,8 @@ func testWatcherExpiry(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	_, took = waitFor(t, all, start, "a change after the new session", func(u TopologyUpdate) bool { return masterOf(u, "redis-0000") == "" })
-	if took > time.Second {
-		t.Errorf("change after expiry took %v, want < 1 s", took)
+	if took > changeBound {
+		t.Errorf("change after expiry took %v, want < %v", took, changeBound)
 	}
 	// A short partition (same session): what changed is read again.
 	f.Cut()
@@ -367,7 +375,7 @@ func TestWatcherZooKeeperRestart(t *testing.T) {
 	}
 	_, took := waitFor(t, all, start, "a change after the restart", func(u TopologyUpdate) bool { return len(u.Topology.Shards) == 3 })
 	t.Logf("change after a ZooKeeper restart seen after %v", took)
-	if took > time.Second {
-		t.Errorf("took %v, want < 1 s", took)
+	if took > changeBound {
+		t.Errorf("took %v, want < %v", took, changeBound)
 	}
 }
