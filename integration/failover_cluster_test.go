@@ -262,7 +262,7 @@ func (r *rig) waitNewMaster(s *rigShard, old string, d time.Duration) conf.Membe
 }
 
 // waitReplica waits until n's backend replicates the shard's master with
-// its link up and its member says replica.
+// its link up and its member says replica of that master.
 func (r *rig) waitReplica(s *rigShard, n *node, d time.Duration) {
 	r.t.Helper()
 	waitFor(r.t, d, fmt.Sprintf("%s: %s replica of the master", s.name, n.addr), func() bool {
@@ -273,7 +273,7 @@ func (r *rig) waitReplica(s *rigShard, n *node, d time.Duration) {
 		}
 		var member bool
 		for _, x := range sh.Replicas() {
-			member = member || x.Addr == n.addr
+			member = member || (x.Addr == n.addr && x.Data.Epoch == m.Seq)
 		}
 		info := infoRepl(n.addr)
 		return member && info["role"] == "slave" && info["master_link_status"] == "up" &&

@@ -19,8 +19,8 @@ import (
 //     is at or below it;
 //  3. write state "paused" and the offset into the request (check-and-set);
 //  4. stay fenced until ZooKeeper names another master (then follow it) or
-//     the request goes away; after the request's timeout (on my clock)
-//     delete it myself. Before unfencing after a withdrawn request, read the
+//     the request goes away; RequestGrace after the request's timeout (on
+//     my clock) delete it myself. Before unfencing after a withdrawn request, read the
 //     shard afresh: the target's transaction deletes the request and
 //     demotes me at once, and the two watchers may report it in either
 //     order.
@@ -34,6 +34,12 @@ import (
 //     in one transaction (ActHandover): old master → replica, me → master,
 //     request deleted. If the request is gone first, follow the old master
 //     again.
+
+// RequestGrace is how long after a request's timeout the master's
+// watchdog withdraws it itself: normally the admin does, at the timeout;
+// this covers an admin that died (its ephemeral request lingers until its
+// session expires).
+const RequestGrace = time.Second
 
 // handover is the master side's progress on a request.
 type handover struct {
@@ -94,7 +100,7 @@ func (c *Core) masterHandover() {
 	if c.ho.deleting {
 		return
 	}
-	if c.now.Sub(c.ho.seen) > r.Req.Timeout {
+	if c.now.Sub(c.ho.seen) > r.Req.Timeout+RequestGrace {
 		if c.zkFree() {
 			c.ho.deleting, c.ho.timedOut = true, true
 			c.issueZK(Action{Kind: ActDeleteRequest, RequestVersion: r.Version})

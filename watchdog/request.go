@@ -22,7 +22,7 @@ import (
 // its backend has that offset, promotes it and switches both members'
 // roles and deletes the request in one transaction. The znode belongs to
 // the admin's session, so it goes away if the admin dies; the master's
-// watchdog also gives up after timeout_ms on its own clock.
+// watchdog also gives up RequestGrace after timeout_ms on its own clock.
 
 // Request states.
 const (
