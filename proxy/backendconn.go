@@ -190,12 +190,16 @@ func (c *backendConn) fail(err error, st connState) {
 	}
 	c.srv.pool.stats.forwardError.Add(int64(len(reqs)))
 	msg := backendErrText(c.srv.addr, err)
-	var last *session
+	// Complete them all first, then let each session write: a session
+	// must see all of its requests done, not only the first.
+	var sessions []*session
 	for _, r := range reqs {
-		if s := r.setError(msg); s != nil && s != last {
-			s.writeReady()
-			last = s
+		if s := r.setError(msg); s != nil && (len(sessions) == 0 || sessions[len(sessions)-1] != s) {
+			sessions = append(sessions, s)
 		}
+	}
+	for _, s := range sessions {
+		s.writeReady()
 	}
 }
 

@@ -298,14 +298,20 @@ func (rr *reqReader) parseArg() (bool, error) {
 	return true, nil
 }
 
-// parseLen parses a RESP length: an optional '-' and up to 18 digits, as
-// Redis' string2ll accepts them (no '+', no spaces).
+// parseLen parses a RESP length exactly as Redis' string2ll does: "0",
+// or an optional '-' and 1 to 18 digits without a leading zero. Being as
+// strict as the backends matters: the proxy forwards the bytes it parsed,
+// and a server reading them differently would desynchronize a connection
+// other clients share.
 func parseLen(b []byte) (int64, bool) {
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
+	}
 	neg := false
 	if len(b) > 0 && b[0] == '-' {
 		neg, b = true, b[1:]
 	}
-	if len(b) == 0 || len(b) > 18 {
+	if len(b) == 0 || len(b) > 18 || b[0] < '1' || b[0] > '9' {
 		return 0, false
 	}
 	var n int64
@@ -320,7 +326,6 @@ func parseLen(b []byte) (int64, bool) {
 	}
 	return n, true
 }
-
 // parseInline parses an inline command (a line of words, as typed in
 // telnet) at r, splitting it as Redis' sdssplitargs does (double quotes
 // with \n \r \t \b \a \xHH escapes, single quotes with \'), and encodes it
@@ -435,7 +440,7 @@ func splitArgs(dst []byte, offs []int, line []byte) ([]byte, []int, error) {
 					break word
 				}
 				switch c := line[i]; {
-				case isSpace(c) || c == 0:
+				case isSpace(c):
 					break word
 				case c == '"':
 					inq = true

@@ -86,7 +86,15 @@ func TestUsage(t *testing.T) {
 	if status, stdout, _ := runArgs("-V"); status != 0 || !strings.HasPrefix(stdout, "This is shardis-proxy-") {
 		t.Errorf("-V: %d %q", status, stdout)
 	}
-	if status, _, stderr := runArgs(); status != 2 || !strings.Contains(stderr, "not implemented") {
-		t.Errorf("no -t: %d %q", status, stderr)
+	if status, _, stderr := runArgs("-c", "/nonexistent/proxy.yml", "-s", "0"); status != 1 || !strings.Contains(stderr, "configuration file '/nonexistent/proxy.yml' syntax is invalid") {
+		t.Errorf("serving a missing file: %d %q", status, stderr)
+	}
+	for _, bad := range [][]string{{"-s", "70000"}, {"-i", "0"}, {"-v", "12"}, {"--drain-timeout", "-1"}} {
+		if status, _, _ := runArgs(bad...); status != 2 {
+			t.Errorf("%v: status %d, want 2", bad, status)
+		}
+	}
+	if status, stdout, _ := runArgs("-D"); status != 0 || !strings.Contains(stdout, "out_queue_bytes") {
+		t.Errorf("-D: %d %q", status, stdout)
 	}
 }
