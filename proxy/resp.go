@@ -326,6 +326,7 @@ func parseLen(b []byte) (int64, bool) {
 	}
 	return n, true
 }
+
 // parseInline parses an inline command (a line of words, as typed in
 // telnet) at r, splitting it as Redis' sdssplitargs does (double quotes
 // with \n \r \t \b \a \xHH escapes, single quotes with \'), and encodes it
