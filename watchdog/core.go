@@ -425,6 +425,18 @@ func (c *Core) memberByAddr(addr string) (Member, bool) {
 	return Member{}, false
 }
 
+// knownEpoch is the highest epoch I know of: the last master I followed,
+// and the epochs the members published.
+func (c *Core) knownEpoch() int64 {
+	e := c.followEpoch
+	for _, m := range c.members {
+		if m.Valid && m.Epoch > e {
+			e = m.Epoch
+		}
+	}
+	return e
+}
+
 // isLowest reports whether I am the lowest valid member.
 func (c *Core) isLowest() bool {
 	if c.me == nil {
@@ -795,6 +807,13 @@ func (c *Core) reconcileFollow() {
 	// No master.
 	c.want = backendState{Fenced: c.info.Role != "slave"}
 	if c.isLowest() && c.probeOK && c.connected {
+		if e := c.knownEpoch(); c.me.Seq < e {
+			// My sequence would be an epoch older than the shard's
+			// (members below a master remain after a manual
+			// failover): take a new one first.
+			c.yield(fmt.Sprintf("my sequence %d is below the shard's epoch %d", c.me.Seq, e))
+			return
+		}
 		c.startPromotion(promoAuto, "no master, and I am the lowest member")
 		return
 	}

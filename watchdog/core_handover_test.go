@@ -139,3 +139,30 @@ func TestHandoverTargetReRegistersBehindTheMaster(t *testing.T) {
 		{"registered", registered(6), []string{"state REGISTER -> FOLLOW", "unfence", "read-shard"}, nil},
 	})
 }
+
+// After a manual failover, members below the new master remain. If the
+// new master dies, the lowest of them must not promote with an older
+// epoch: it takes a new sequence first.
+func TestEpochOnlyGrowsAfterAManualFailover(t *testing.T) {
+	h := newTH(t)
+	run(t, h, asReplica()) // A (2) replica of B (1); C (3)
+	run(t, h, []step{
+		// C became master by a manual failover; A follows it.
+		{"C master", snapshot(mem(addrB, 1, conf.RoleReplica, 3, 50, 4), mem(addrA, 2, conf.RoleReplica, 1, 0, 1), mem(addrC, 3, conf.RoleMaster, 3, 80, 2)),
+			[]string{"state FOLLOW -> FOLLOW", "set-epoch 3", "replicaof 10.0.0.3:6379"}, nil},
+		{"following", beOK(), []string{"publish role=replica epoch=3 offset=100 v=1"}, nil},
+		{"published", zkOK(2), nil, nil},
+		// C dies and B re-registered behind; A is the lowest member.
+		{"C gone", snapshot(mem(addrA, 2, conf.RoleReplica, 3, 100, 2), mem(addrB, 4, conf.RoleReplica, 3, 50, 0)),
+			[]string{"state FOLLOW -> START", "delete-member " + nameA2 + " v=-1", "fence"}, nil},
+		{"deleted", zkOK(0), nil, nil},
+		{"fenced", beOK(), []string{"register role=replica epoch=3 offset=100", "state START -> REGISTER"}, nil},
+		{"registered", registered(5), []string{"state REGISTER -> FOLLOW", "unfence", "read-shard"}, nil},
+		{"unfenced", beOK(), nil, nil},
+		// B (4) is below the epoch too and re-registers; then A (5) is lowest.
+		{"A lowest", read(mem(addrA, 5, conf.RoleReplica, 3, 100, 0), mem(addrB, 6, conf.RoleReplica, 3, 50, 0)),
+			[]string{"query-peers [10.0.0.2:6379-0000000006]", "state FOLLOW -> PROMOTE"}, nil},
+		{"offsets", peers(100, map[string]PeerResult{memberName(addrB, 6): {OK: true, Offset: 50}}),
+			[]string{"fence", "set-epoch 5", "replicaof no one"}, nil},
+	})
+}

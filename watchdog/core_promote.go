@@ -18,7 +18,10 @@ import (
 //     lingers until its session expires).
 //
 // Otherwise it yields: it deletes its member and registers again, at the
-// back of the queue, and the next member runs the same check. Replicas are
+// back of the queue, and the next member runs the same check. A lowest
+// member whose sequence is below the shard's epoch (members below the
+// master remain after a manual failover) also registers again first: the
+// epoch, the new master's sequence, must only grow. Replicas are
 // compared, not candidates: a returning old master registers as a
 // candidate and so never holds up (or wins) an election — it rejoins as a
 // replica. Promoting the most advanced replica is what keeps every write
