@@ -183,3 +183,11 @@ func (c *rawClient) readReply() (string, error) {
 		}
 	}
 }
+
+func statPerm(path string) (os.FileMode, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Mode().Perm(), nil
+}

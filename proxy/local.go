@@ -246,7 +246,7 @@ func (s *session) command(req *request, args [][]byte) {
 			if c := cs.lookup(name); c != nil {
 				b = appendCommandInfo(b, c)
 			} else {
-				b = append(b, "*-1\r\n"...)
+				b = appendNil(b)
 			}
 		}
 		req.reply = b

@@ -145,32 +145,23 @@ func (rr *reqReader) batch() []command {
 	return rr.cmds
 }
 
-// fill reads more data, first making room: the unparsed bytes move to the
-// front, and the buffer grows when the command being parsed needs more
-// than it holds, or when the last read filled it (a pipelining client).
+// fill reads more data, first making room: the unparsed bytes move to
+// the front, and the buffer doubles when it is full (a large command) or
+// when the last read filled it (a pipelining client, up to readBufMax).
+// It never grows ahead of the data: a client announcing a 512 MB argument
+// costs memory only as the bytes arrive.
 func (rr *reqReader) fill() error {
-	need := rr.w - rr.r + 1 // at least one more byte
-	if rr.in && rr.bulk >= 0 {
-		need = max(need, rr.pos+rr.bulk+2)
-	}
-	size := len(rr.buf)
-	if rr.grow && size < readBufMax {
-		size *= 2
-	}
-	for size < need {
-		size *= 2
-	}
 	if rr.r == rr.w && !rr.in && len(rr.buf) > readBufMax {
-		size = readBufMax // a large command is done: give the memory back
+		rr.buf, rr.r, rr.w = make([]byte, readBufMax), 0, 0 // a large command is done
 	}
-	switch {
-	case size != len(rr.buf):
-		nb := make([]byte, size)
-		rr.w = copy(nb, rr.buf[rr.r:rr.w])
-		rr.buf, rr.r = nb, 0
-	case rr.r > 0 && (rr.r == rr.w || len(rr.buf)-rr.w < need-(rr.w-rr.r) || len(rr.buf)-rr.w < readBufMin):
+	if rr.r > 0 && (rr.r == rr.w || len(rr.buf)-rr.w < readBufMin) {
 		rr.w = copy(rr.buf, rr.buf[rr.r:rr.w])
 		rr.r = 0
+	}
+	if rr.w == len(rr.buf) || rr.grow && len(rr.buf) < readBufMax {
+		nb := make([]byte, 2*len(rr.buf))
+		rr.w = copy(nb, rr.buf[rr.r:rr.w])
+		rr.buf, rr.r = nb, 0
 	}
 	n, err := rr.rd.Read(rr.buf[rr.w:])
 	rr.grow = rr.w+n == len(rr.buf)

@@ -102,7 +102,7 @@ func TestReqReaderTable(t *testing.T) {
 // every command comes out whole, with raw equal to what was sent.
 func TestReqReaderRandomSplits(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
-	for round := 0; round < 20; round++ {
+	for round := 0; round < 8; round++ {
 		maxChunk := 1 + rnd.IntN(5000)
 		if round%4 == 0 {
 			maxChunk = 1 + rnd.IntN(16) // tiny reads: every boundary
@@ -163,10 +163,8 @@ func TestReqReaderNoAllocBeforeData(t *testing.T) {
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("err %v", err)
 	}
-	if len(rr.buf) > 1<<20 {
-		// fill doubles up to what the bulk needs only when it must hold
-		// data; with 3 bytes received the buffer is still small
-		t.Logf("buffer %d bytes", len(rr.buf))
+	if len(rr.buf) > readBufMax {
+		t.Errorf("buffer of %d bytes for %d bytes received", len(rr.buf), rr.w)
 	}
 }
 
