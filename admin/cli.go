@@ -43,6 +43,8 @@ func commands() []Command {
 			"show shards, slot ranges, masters, replicas with offsets and lag, and live proxies", runStatus},
 		{"check", "<pool> [--max-lag BYTES] [--no-probe] [--backend-auth PASSWORD]",
 			"exit 1 on uncovered slots, masterless shards, unreachable or lagging backends", runCheck},
+		{"failover", "<pool> <shard> [--to host:port] [--timeout 10s]",
+			"hand the shard's mastership to a replica with no acknowledged write lost (docs/failover.md)", runFailover},
 	}
 }
 

@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shardis/shardis/integration/harness"
-	"github.com/shardis/shardis/watchdog"
 )
 
 // The failover scenarios of issue 9, each on its own pool of 2 shards
@@ -323,10 +325,22 @@ func scenarioManual(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *resul
 	w1 := r.startWriter(r.shards[1].name, 2*time.Second)
 	time.Sleep(time.Second)
 	old, target, third := s.nodes[0], s.nodes[1], s.nodes[2]
+	// Through the operator's command (docs/failover.md).
+	admin := harness.Build(t, "./cmd/shardis-admin")
 	start := time.Now()
-	res, err := watchdog.Failover(context.Background(), r.z, s.path, watchdog.FailoverOptions{To: target.addr, Timeout: 10 * time.Second, Logger: testLog(t)})
+	cmd := exec.Command(admin, "--zk", zk.Addr, "--json", "failover", r.pool, s.name, "--to", target.addr, "--timeout", "10s")
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("shardis-admin failover: %v\n%s", err, out)
+	}
+	var res struct {
+		OldMaster string `json:"old_master"`
+		NewMaster string `json:"new_master"`
+		Offset    int64  `json:"offset"`
+		TookMS    int64  `json:"took_ms"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 	if res.OldMaster != old.addr || res.NewMaster != target.addr {
 		t.Fatalf("failover %+v, want %s -> %s", res, old.addr, target.addr)
@@ -337,8 +351,8 @@ func scenarioManual(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *resul
 	}
 	time.Sleep(300 * time.Millisecond)
 	pause := w0.maxGap(start.Add(-50*time.Millisecond), time.Now())
-	t.Logf("%s: %s -> %s in %v (offset %d); longest write gap %v", name, res.OldMaster, res.NewMaster, res.Took, res.Offset, pause)
-	rt.add(name, o.kind, "failover took", ms(res.Took), "")
+	t.Logf("%s: %s -> %s in %d ms (offset %d); longest write gap %v", name, res.OldMaster, res.NewMaster, res.TookMS, res.Offset, pause)
+	rt.add(name, o.kind, "failover took (shardis-admin)", fmt.Sprintf("%d ms", res.TookMS), "")
 	rt.add(name, o.kind, "write pause", ms(pause), "< 1000 ms")
 	if pause >= time.Second {
 		t.Errorf("writes paused %v by a manual failover", pause)
@@ -352,12 +366,17 @@ func scenarioManual(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *resul
 	// in charge.
 	third.watchdog.Pause()
 	start2 := time.Now()
-	_, err = watchdog.Failover(context.Background(), r.z, s.path, watchdog.FailoverOptions{To: third.addr, Timeout: time.Second, Logger: testLog(t)})
+	cmd = exec.Command(admin, "--zk", zk.Addr, "failover", r.pool, s.name, "--to", third.addr, "--timeout", "1s")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
 	third.watchdog.Resume()
-	if !errors.Is(err, watchdog.ErrFailoverTimeout) {
-		t.Fatalf("failover to a hung target: %v, want ErrFailoverTimeout", err)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "failover timed out") ||
+		!strings.Contains(stderr.String(), target.addr+" stays master") {
+		t.Fatalf("failover to a hung target: %v, stderr %q; want exit 1 and the reason", err, stderr.String())
 	}
-	t.Logf("failover to a hung target: %v", err)
+	t.Logf("failover to a hung target: %s", strings.TrimSpace(stderr.String()))
 	if _, err := w0.waitOKAfter(time.Now(), "", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
