@@ -217,10 +217,6 @@ func (z *ZK) dispatch() {
 	}
 }
 
-// reconnectSettle is how long after a reconnection the session is
-// reported up (see handle).
-const reconnectSettle = 100 * time.Millisecond
-
 func (z *ZK) handle(ev zk.Event) {
 	if ev.Type != zk.EventSession {
 		if p, ok := z.rel(ev.Path); ok {
@@ -230,27 +226,6 @@ func (z *ZK) handle(ev zk.Event) {
 	}
 	switch ev.State {
 	case zk.StateHasSession:
-		z.mu.Lock()
-		reconnect := z.lastSID != 0
-		z.mu.Unlock()
-		if reconnect {
-			// go-zookeeper v1.0.4 reads Conn.lastZxid in sendSetWatches,
-			// right after a reconnection, without synchronising with its
-			// receive loop, which writes it on every answer (a data race:
-			// samuel/go-zookeeper#178 and #260, go-zookeeper/zk PR #35).
-			// Answers to requests sent before its SetWatches has gone
-			// through race with that read, so let the reconnection settle
-			// before this package's users (told by the event below) send
-			// any.
-			select {
-			case <-time.After(reconnectSettle):
-			case <-z.closed:
-				return
-			}
-			if z.conn.State() != zk.StateHasSession {
-				return // lost again meanwhile; its event is queued
-			}
-		}
 		sid := z.conn.SessionID()
 		if z.cfg.Auth != "" && !z.authed {
 			// go-zookeeper resends credentials on every later connection
