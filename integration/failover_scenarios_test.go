@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shardis/shardis/integration/harness"
+	"github.com/shardis/shardis/watchdog"
 )
 
 // The failover scenarios of issue 9, each on its own pool of 2 shards
@@ -49,6 +50,12 @@ func runFailoverScenarios(t *testing.T, kind backendKind, args []string) {
 	t.Cleanup(func() { rt.print(t) })
 	o := rigOptions{kind: kind, backendArgs: args}
 	t.Run("1+4 kill backend, restart", func(t *testing.T) { t.Parallel(); scenarioKillBackend(t, zk, o, &rt) })
+	t.Run("1 kill backend, default probes", func(t *testing.T) {
+		t.Parallel()
+		d := o
+		d.probeInterval, d.probeTimeout = watchdog.DefaultProbeInterval, watchdog.DefaultProbeInterval
+		scenarioKillBackendDefaults(t, zk, d, &rt)
+	})
 	t.Run("2 node loss", func(t *testing.T) { t.Parallel(); scenarioNodeLoss(t, zk, o, &rt) })
 	t.Run("3 sigstop", func(t *testing.T) { t.Parallel(); scenarioSigstop(t, zk, o, &rt) })
 	t.Run("5 zookeeper restart", func(t *testing.T) { t.Parallel(); scenarioZooKeeperRestart(t, o, &rt) })
@@ -117,6 +124,32 @@ func scenarioKillBackend(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *
 	if l, _ := w0.lost(t, old.addr); l != lost {
 		t.Errorf("rejoined old master misses %d acknowledged writes, the master %d", l, lost)
 	}
+}
+
+// scenarioKillBackendDefaults is scenario 1 with the watchdog's default
+// probe settings (every 500 ms, 3 failures): the 2 s target as operators
+// get it.
+func scenarioKillBackendDefaults(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *resultTable) {
+	const name = "1 kill -9 master backend"
+	r := newRig(t, zk, "killdefaults", o)
+	s := r.shards[0]
+	w0 := r.startWriter(s.name, 300*time.Millisecond)
+	time.Sleep(time.Second)
+	old := s.nodes[0]
+	fault := time.Now()
+	old.backend.Kill()
+	window, err := w0.waitOKAfter(fault, old.addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.add(name, o.kind, "write unavailability (probe 500ms)", ms(window), "≤ 2000 ms")
+	if window > backendDeathTarget {
+		t.Errorf("writes unavailable for %v after the master's backend died (default probes), target %v", window, backendDeathTarget)
+	}
+	w0.halt()
+	m := r.waitNewMaster(s, old.addr, 5*time.Second)
+	lost, total := w0.lost(t, m.Addr)
+	checkLoss(t, o, rt, name+" (probe 500ms)", lost, total)
 }
 
 func scenarioNodeLoss(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *resultTable) {

@@ -128,6 +128,11 @@ func Failover(ctx context.Context, z *conf.ZK, shardPath string, opts FailoverOp
 		if s, err := conf.ReadShard(z, shardPath); err == nil {
 			if m, ok := s.MasterMember(); ok && m.Addr == target.Addr && m.Seq >= target.Seq {
 				res.Epoch, res.Offset, res.Took = m.Seq, last.Offset, time.Since(start)
+				for _, x := range s.Members {
+					if x.Name == master.Name && res.Offset == 0 {
+						res.Offset = x.Data.Offset // the switch wrote the paused offset there
+					}
+				}
 				log.Info("failover done", "shard", shardPath, "new_master", m.Addr, "epoch", m.Seq, "took", res.Took)
 				return res, nil
 			}

@@ -159,6 +159,10 @@ func (w *Watchdog) Run(parent context.Context) error {
 	}
 	lp.step(Tick{Now: time.Now()})
 	startProbe()
+	// After a failed probe the next one comes sooner (memberlist's
+	// suspicion): ProbeFailures consecutive failures are still needed,
+	// but a dead backend is confirmed in about a third of the time.
+	var reprobe <-chan time.Time
 	for {
 		select {
 		case <-parent.Done():
@@ -167,8 +171,14 @@ func (w *Watchdog) Run(parent context.Context) error {
 		case now := <-tick.C:
 			lp.step(Tick{Now: now})
 			startProbe()
+		case <-reprobe:
+			reprobe = nil
+			startProbe()
 		case ev := <-events:
 			lp.step(ev)
+			if p, ok := ev.(Probe); ok && !p.OK {
+				reprobe = time.After(cfg.ProbeInterval / 3)
+			}
 		}
 	}
 }
