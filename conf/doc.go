@@ -29,6 +29,18 @@
 // Redis. Pool.Spec turns a pool into the hashring.Spec the proxy routes
 // with; Pool.Equal and Diff tell which pools a reload changed.
 //
+// # ZooKeeper
+//
+// The package is also the one place that knows the ZooKeeper layout
+// (DESIGN.md section 3; docs/zookeeper.md). Layout names the znodes;
+// ParsePoolData, ParseShardData, ParseMemberData and ParseProxyData are the
+// znode JSON codecs; DialZooKeeper returns a ZK client with session events;
+// TopologyWatcher and ShardWatcher deliver immutable Topology and Shard
+// snapshots (the proxy routes with the first, the watchdog decides with the
+// second); Ephemeral keeps a proxy's registration alive across session
+// expiry, and CreateMember/UpdateMember/DeleteMember register watchdogs as
+// ephemeral-sequential members with check-and-set updates.
+//
 // The package holds no mutable state; a loaded Pool is a value that the
 // proxy must not modify.
 package conf
