@@ -174,7 +174,7 @@ func (p *Pool) installLocked(tbl *RouteTable) {
 			continue
 		}
 		addr, sv := addr, sv
-		sv.retired = time.AfterFunc(retireGrace, func() {
+		sv.retired = time.AfterFunc(p.proxy.opts.retireGrace, func() {
 			p.routeMu.Lock()
 			defer p.routeMu.Unlock()
 			if p.servers[addr] == sv && sv.retired != nil {

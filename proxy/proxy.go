@@ -45,6 +45,9 @@ type Options struct {
 	// DrainTimeout bounds how long Serve waits, once its context is
 	// done, for requests in flight; 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+
+	// retireGrace overrides retireGrace (tests).
+	retireGrace time.Duration
 }
 
 // Proxy serves a set of pools. New prepares it without listening, dialing
@@ -75,6 +78,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.retireGrace <= 0 {
+		opts.retireGrace = retireGrace
 	}
 	if opts.Version == "" {
 		opts.Version = "devel"

@@ -93,10 +93,12 @@ func newSession(p *Pool, id uint64, nc net.Conn) *session {
 }
 
 // serve runs the session until both goroutines end. It is called in its
-// own goroutine by the pool; the writer runs in another.
+// own goroutine by the pool and returns once the writer has closed the
+// connection.
 func (s *session) serve() {
 	go s.writeLoop() // ends after the reader, see session
 	s.readLoop()
+	<-s.done
 }
 
 // stopReading makes the reader stop after the commands it has read (drain
