@@ -50,9 +50,6 @@ func (c *Core) onProbe(p Probe) {
 	}
 	if p.Info.Shardis {
 		c.applied.Fenced = p.Info.Fenced
-		if c.applied.Epoch != 0 && p.Info.Epoch != c.applied.Epoch {
-			c.applied.Role = ""
-		}
 	}
 }
 
