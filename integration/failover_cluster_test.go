@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	stdnet "net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,6 +44,7 @@ type rigOptions struct {
 	probeFailures  int
 	sessionTimeout time.Duration
 	backendArgs    []string // extra backend arguments
+	zkAddr         string   // where clients reach ZooKeeper ("" for the server itself)
 }
 
 type node struct {
@@ -112,10 +114,10 @@ func (w tbWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// dialZK opens a test client on zk; it is closed at cleanup.
-func dialZK(t testing.TB, zk *harness.ZooKeeper, timeout time.Duration) *conf.ZK {
+// dialZK opens a test client on addr; it is closed at cleanup.
+func dialZK(t testing.TB, addr string, timeout time.Duration) *conf.ZK {
 	t.Helper()
-	z, err := conf.DialZooKeeper(conf.ZKConfig{Servers: []string{zk.Addr}, SessionTimeout: timeout,
+	z, err := conf.DialZooKeeper(conf.ZKConfig{Servers: []string{addr}, SessionTimeout: timeout,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -134,8 +136,11 @@ func dialZK(t testing.TB, zk *harness.ZooKeeper, timeout time.Duration) *conf.ZK
 func newRig(t *testing.T, zk *harness.ZooKeeper, pool string, o rigOptions) *rig {
 	t.Helper()
 	o.defaults()
+	if o.zkAddr == "" {
+		o.zkAddr = zk.Addr
+	}
 	r := &rig{t: t, opts: o, zk: zk, pool: pool, done: make(chan struct{})}
-	r.z = dialZK(t, zk, 10*time.Second)
+	r.z = dialZK(t, o.zkAddr, 10*time.Second)
 	if err := r.z.EnsurePath(r.layout.PoolPath(pool)); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +203,7 @@ func (r *rig) startNode(s *rigShard) *node {
 		n.backend = harness.StartShardisServer(r.t, "", r.opts.backendArgs...)
 	}
 	n.addr = n.backend.Addr
-	n.wdArgs = []string{"--zk", r.zk.Addr, "--backend", n.addr, "--shard", s.path,
+	n.wdArgs = []string{"--zk", r.opts.zkAddr, "--backend", n.addr, "--shard", s.path,
 		"--probe-interval", r.opts.probeInterval.String(), "--probe-timeout", r.opts.probeTimeout.String(), "--probe-failures", strconv.Itoa(r.opts.probeFailures),
 		"--session-timeout", r.opts.sessionTimeout.String(), "--log-level", "debug"}
 	n.watchdog = harness.StartBinary(r.t, "./cmd/shardis-watchdog", 0, n.backend.Dir, n.wdArgs...)
@@ -564,4 +569,81 @@ func replicationAvailable(t *testing.T) bool {
 	defer c.Close()
 	err := c.Do(context.Background(), "REPLICAOF", "NO", "ONE").Err()
 	return err == nil || !strings.Contains(strings.ToLower(err.Error()), "unknown command")
+}
+
+// zkGate relays TCP connections to ZooKeeper. Cut closes every relayed
+// connection and refuses new ones until Heal: ZooKeeper is unreachable.
+// Scenario 5 restarts ZooKeeper behind a cut gate, so that clients do not
+// connect to a server that is still starting (go-zookeeper then waits ten
+// times its receive timeout for the handshake; see the report of issue 9).
+type zkGate struct {
+	ln     stdnet.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  map[stdnet.Conn]struct{}
+}
+
+func newZKGate(t *testing.T, target string) *zkGate {
+	ln, err := stdnet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &zkGate{ln: ln, target: target, conns: map[stdnet.Conn]struct{}{}}
+	done := make(chan struct{})
+	go g.accept(done) // ends when the listener closes at cleanup
+	t.Cleanup(func() { ln.Close(); <-done; g.Cut() })
+	return g
+}
+
+func (g *zkGate) Addr() string { return g.ln.Addr().String() }
+
+func (g *zkGate) accept(done chan struct{}) {
+	defer close(done)
+	for {
+		c, err := g.ln.Accept()
+		if err != nil {
+			return
+		}
+		g.mu.Lock()
+		cut := g.cut
+		g.mu.Unlock()
+		if cut {
+			c.Close()
+			continue
+		}
+		u, err := stdnet.DialTimeout("tcp", g.target, time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		g.mu.Lock()
+		g.conns[c], g.conns[u] = struct{}{}, struct{}{}
+		g.mu.Unlock()
+		pipe := func(dst, src stdnet.Conn) { // ends when either side closes
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+		}
+		go pipe(u, c)
+		go pipe(c, u)
+	}
+}
+
+// Cut closes every relayed connection and refuses new ones.
+func (g *zkGate) Cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cut = true
+	for c := range g.conns {
+		c.Close()
+	}
+	g.conns = map[stdnet.Conn]struct{}{}
+}
+
+// Heal lets connections through again.
+func (g *zkGate) Heal() {
+	g.mu.Lock()
+	g.cut = false
+	g.mu.Unlock()
 }

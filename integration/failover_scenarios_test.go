@@ -296,7 +296,9 @@ func scenarioSigstop(t *testing.T, zk *harness.ZooKeeper, o rigOptions, rt *resu
 func scenarioZooKeeperRestart(t *testing.T, o rigOptions, rt *resultTable) {
 	const name = "5 ZooKeeper restart"
 	zk := harness.StartZooKeeper(t)
+	gate := newZKGate(t, zk.Addr)
 	o.sessionTimeout = 10 * time.Second
+	o.zkAddr = gate.Addr()
 	r := newRig(t, zk, "zkrestart", o)
 	before := map[string]string{}
 	for _, s := range r.shards {
@@ -308,12 +310,15 @@ func scenarioZooKeeperRestart(t *testing.T, o rigOptions, rt *resultTable) {
 		ws = append(ws, r.startWriter(s.name, 8*time.Second))
 	}
 	time.Sleep(time.Second)
+	// ZooKeeper restarts; clients reach it again once it serves.
 	down := time.Now()
+	gate.Cut()
 	zk.Kill()
 	time.Sleep(500 * time.Millisecond)
 	if err := zk.Start(); err != nil {
 		t.Fatal(err)
 	}
+	gate.Heal()
 	up := time.Now()
 	outage := up.Sub(down)
 	time.Sleep(3 * time.Second)
