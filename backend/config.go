@@ -40,6 +40,15 @@ type Config struct {
 	Hz              int    // background task frequency (active expiry)
 	TCPKeepAlive    int    // seconds, 0 = off
 
+	// Encoding thresholds of the collection types (encoding.go).
+	HashMaxListpackEntries int // hash-max-listpack-entries
+	HashMaxListpackValue   int // hash-max-listpack-value
+	SetMaxIntsetEntries    int // set-max-intset-entries
+	ZsetMaxListpackEntries int // zset-max-listpack-entries
+	ZsetMaxListpackValue   int // zset-max-listpack-value
+	ListMaxListpackSize    int // list-max-listpack-size (reported only)
+	ListCompressDepth      int // list-compress-depth (reported only)
+
 	// ConfigFile is the file the configuration was read from (CONFIG
 	// REWRITE writes it back); empty when none.
 	ConfigFile string
@@ -62,6 +71,12 @@ func DefaultConfig() Config {
 		ProtoMaxBulkLen:          512 << 20,
 		Hz:                       10,
 		TCPKeepAlive:             300,
+		HashMaxListpackEntries:   128,
+		HashMaxListpackValue:     64,
+		SetMaxIntsetEntries:      512,
+		ZsetMaxListpackEntries:   128,
+		ZsetMaxListpackValue:     64,
+		ListMaxListpackSize:      -2,
 	}
 }
 
@@ -219,6 +234,18 @@ var params = []param{
 			return nil
 		}},
 	withImmutable(intParam("tcp-keepalive", 0, math.MaxInt32, func(c *Config) *int { return &c.TCPKeepAlive })),
+	intParam("hash-max-listpack-entries", 0, math.MaxInt32, func(c *Config) *int { return &c.HashMaxListpackEntries }),
+	intParam("hash-max-ziplist-entries", 0, math.MaxInt32, func(c *Config) *int { return &c.HashMaxListpackEntries }),
+	intParam("hash-max-listpack-value", 0, math.MaxInt32, func(c *Config) *int { return &c.HashMaxListpackValue }),
+	intParam("hash-max-ziplist-value", 0, math.MaxInt32, func(c *Config) *int { return &c.HashMaxListpackValue }),
+	intParam("set-max-intset-entries", 0, math.MaxInt32, func(c *Config) *int { return &c.SetMaxIntsetEntries }),
+	intParam("zset-max-listpack-entries", 0, math.MaxInt32, func(c *Config) *int { return &c.ZsetMaxListpackEntries }),
+	intParam("zset-max-ziplist-entries", 0, math.MaxInt32, func(c *Config) *int { return &c.ZsetMaxListpackEntries }),
+	intParam("zset-max-listpack-value", 0, math.MaxInt32, func(c *Config) *int { return &c.ZsetMaxListpackValue }),
+	intParam("zset-max-ziplist-value", 0, math.MaxInt32, func(c *Config) *int { return &c.ZsetMaxListpackValue }),
+	intParam("list-max-listpack-size", math.MinInt32, math.MaxInt32, func(c *Config) *int { return &c.ListMaxListpackSize }),
+	intParam("list-max-ziplist-size", math.MinInt32, math.MaxInt32, func(c *Config) *int { return &c.ListMaxListpackSize }),
+	intParam("list-compress-depth", 0, math.MaxInt32, func(c *Config) *int { return &c.ListCompressDepth }),
 	fixedParam("databases", "1"),
 	fixedParam("save", ""),
 	fixedParam("maxmemory", "0"),

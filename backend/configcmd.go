@@ -113,6 +113,7 @@ func (s *Server) applyConfig(prev, next Config) string {
 	s.aof.policy.Store(parseFsync(next.AppendFsync))
 	s.protoMaxBulkLen.Store(next.ProtoMaxBulkLen)
 	s.clientTimeout.Store(int64(time.Duration(next.Timeout) * time.Second))
+	s.limits.store(next)
 	if next.AppendOnly != prev.AppendOnly {
 		if next.AppendOnly {
 			if err := s.aof.startRewrite("CONFIG SET appendonly yes", true); err != nil {

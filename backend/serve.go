@@ -53,6 +53,7 @@ type Server struct {
 	save            saving
 	lastSave        atomic.Int64 // unix seconds
 	dirty           atomic.Int64 // changes since the last save (rdb_changes_since_last_save)
+	limits          typeLimits   // collection encoding thresholds (encoding.go)
 
 	runID   string
 	started time.Time
@@ -105,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	s.aof = newAOF(s)
 	s.aof.policy.Store(parseFsync(cfg.AppendFsync))
 	s.protoMaxBulkLen.Store(cfg.ProtoMaxBulkLen)
+	s.limits.store(cfg)
 	s.clientTimeout.Store(int64(time.Duration(cfg.Timeout) * time.Second))
 	s.save.lastDur.Store(-1)
 	s.lastSave.Store(time.Now().Unix())
