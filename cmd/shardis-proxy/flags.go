@@ -27,6 +27,7 @@ type options struct {
 	mbufSize      int    // -m, --mbuf-size: accepted for nutcracker compatibility, unused
 	drainTimeout  int    // --drain-timeout: milliseconds to wait for requests in flight at SIGTERM
 	cpuProfile    string // --cpu-profile: write a pprof CPU profile of the whole run to this file
+	threads       int    // --threads: OS threads running Go code (GOMAXPROCS); 0 = one per CPU
 }
 
 // newFlagSet registers every flag on a new FlagSet writing its usage to w.
@@ -74,6 +75,7 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 	})
 	fs.IntVar(&o.drainTimeout, "drain-timeout", 10000, "msec to wait at SIGTERM for requests in flight")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
+	fs.IntVar(&o.threads, "threads", 0, "threads running the proxy (GOMAXPROCS); 0: one per CPU")
 	fs.Usage = func() {
 		fmt.Fprintf(w, "Usage: shardis-proxy [-htVD] [-v verbosity level] [-o output file]\n"+
 			"                     [-c conf file|dir] [-s stats port] [-a stats addr]\n"+
@@ -89,6 +91,7 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 		}
 		fmt.Fprintf(w, "  --drain-timeout\n\t%s (default: 10000)\n", fs.Lookup("drain-timeout").Usage)
 		fmt.Fprintf(w, "  --cpu-profile\n\t%s\n", fs.Lookup("cpu-profile").Usage)
+		fmt.Fprintf(w, "  --threads\n\t%s\n", fs.Lookup("threads").Usage)
 	}
 	return fs
 }
@@ -112,6 +115,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o options, status int,
 		return o, 2, false
 	case o.verbosity < 0 || o.verbosity > 11:
 		fmt.Fprintf(stderr, "shardis-proxy: option -v requires a level between 0 and 11\n")
+		return o, 2, false
+	case o.threads < 0:
+		fmt.Fprintf(stderr, "shardis-proxy: option --threads requires a non-negative number\n")
 		return o, 2, false
 	case o.drainTimeout < 0:
 		fmt.Fprintf(stderr, "shardis-proxy: option --drain-timeout requires a non-negative number of milliseconds\n")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -78,6 +79,9 @@ func serve(opts options, stderr io.Writer) int {
 		}
 	}()
 
+	if opts.threads > 0 {
+		runtime.GOMAXPROCS(opts.threads)
+	}
 	if opts.cpuProfile != "" {
 		f, err := os.Create(opts.cpuProfile)
 		if err != nil {
@@ -91,7 +95,7 @@ func serve(opts options, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	log.Info("shardis-proxy starting", "version", version(), "conf", opts.confFile, "pid", os.Getpid())
+	log.Info("shardis-proxy starting", "version", version(), "conf", opts.confFile, "pid", os.Getpid(), "threads", runtime.GOMAXPROCS(0))
 	if err := px.Serve(ctx); err != nil {
 		log.Error("cannot serve", "err", err)
 		return 1

@@ -4,10 +4,12 @@
 # (rounds rotate the order of the targets) and the median of the rounds
 # is printed: ops/s, p50/p99 latency, CPU microseconds per request of the
 # proxy process (utime+stime from /proc/PID/stat around each run), and
-# the ratios to nutcracker.
+# the ratios to nutcracker. Targets: >= 1.0x nutcracker ops/s everywhere,
+# >= 1.5x at -P 16, p99 no worse, CPU per request <= nutcracker's at -P 16.
 #
 # Environment: PROXY_BENCH_ROUNDS (3), PROXY_BENCH_SCALE (1.0: multiplies
 # the request counts), PROXY_BENCH_CLIENTS (50), PROXY_BENCH_KEYS (100000),
+# (shardis-proxy runs twice: with a thread per CPU, and with --threads 1)
 # SHARDIS_PROXY (the binary; default bin/shardis-proxy, built if missing),
 # PROXY_BENCH_PROFILE=file writes a CPU profile of shardis-proxy.
 set -euo pipefail
@@ -64,7 +66,7 @@ wait_port() { # port
   return 1
 }
 
-r1=$(freeport); r2=$(freeport); pp=$(freeport); np=$(freeport); ns=$(freeport)
+r1=$(freeport); r2=$(freeport); pp=$(freeport); p1=$(freeport); np=$(freeport); ns=$(freeport)
 for p in $r1 $r2; do
   redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
     --protected-mode no --daemonize no --dir "$work" --logfile "$work/redis-$p.log" &
@@ -87,15 +89,20 @@ $1:
 EOF
 }
 pool bench "$pp" >"$work/proxy.yml"
+pool bench "$p1" >"$work/proxy1.yml"
 pool bench "$np" >"$work/nutcracker.yml"
 
 profile=()
 [ -n "${PROXY_BENCH_PROFILE:-}" ] && profile=(--cpu-profile "$PROXY_BENCH_PROFILE")
 "$proxy_bin" -c "$work/proxy.yml" -s 0 -v 4 "${profile[@]}" 2>"$work/proxy.log" &
 proxy_pid=$!; pids+=($proxy_pid)
+# The same proxy on one thread (--threads 1, as nutcracker): on a small
+# machine shared with the load generator and the backends it may do better.
+"$proxy_bin" -c "$work/proxy1.yml" -s 0 -v 4 --threads 1 2>"$work/proxy1.log" &
+proxy1_pid=$!; pids+=($proxy1_pid)
 nutcracker -c "$work/nutcracker.yml" -s "$ns" -a 127.0.0.1 -v 3 -o "$work/nutcracker.log" &
 nc_pid=$!; pids+=($nc_pid)
-wait_port "$pp"; wait_port "$np"
+wait_port "$pp"; wait_port "$p1"; wait_port "$np"
 
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -119,16 +126,16 @@ redis-benchmark -h 127.0.0.1 -p "$pp" -c "$clients" -n "$((keys * 2))" -r "$keys
 
 results=$work/results.txt
 : >"$results"
-targets=(shardis-proxy nutcracker redis)
-port_of() { case $1 in shardis-proxy) echo "$pp" ;; nutcracker) echo "$np" ;; redis) echo "$r1" ;; esac; }
-pid_of() { case $1 in shardis-proxy) echo "$proxy_pid" ;; nutcracker) echo "$nc_pid" ;; redis) echo "" ;; esac; }
+targets=(shardis-proxy shardis-proxy/1t nutcracker redis)
+port_of() { case $1 in shardis-proxy) echo "$pp" ;; shardis-proxy/1t) echo "$p1" ;; nutcracker) echo "$np" ;; redis) echo "$r1" ;; esac; }
+pid_of() { case $1 in shardis-proxy) echo "$proxy_pid" ;; shardis-proxy/1t) echo "$proxy1_pid" ;; nutcracker) echo "$nc_pid" ;; redis) echo "" ;; esac; }
 
 echo "20-proxy: $rounds rounds x ${#tests[@]} tests x ${#targets[@]} targets, $clients clients, $(nproc) cores"
 for round in $(seq "$rounds"); do
   for t in "${tests[@]}"; do
     IFS='|' read -r name n args <<<"$t"
     # rotate the order of the targets every round
-    order=("${targets[@]:$((round % 3))}" "${targets[@]:0:$((round % 3))}")
+    order=("${targets[@]:$((round % 4))}" "${targets[@]:0:$((round % 4))}")
     for target in "${order[@]}"; do
       port=$(port_of "$target"); pid=$(pid_of "$target")
       before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
@@ -155,20 +162,20 @@ function median(list,   a, n, i, j, t) {
 { k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p50[k] = p50[k] " " $4; p99[k] = p99[k] " " $5; cpu[k] = cpu[k] " " $6
   if (!($1 in seen)) { seen[$1] = 1; order[++nt] = $1 } }
 END {
-  printf "\n%-14s %-14s %11s %8s %8s %9s %8s %8s %8s\n", "test", "target", "ops/s", "p50 ms", "p99 ms", "cpu us/op", "x ops", "x p99", "x cpu"
+  printf "\n%-14s %-17s %11s %8s %8s %9s %8s %8s %8s\n", "test", "target", "ops/s", "p50 ms", "p99 ms", "cpu us/op", "x ops", "x p99", "x cpu"
   for (i = 1; i <= nt; i++) {
     name = order[i]
     nk = name SUBSEP "nutcracker"
     nr = median(rps[nk]); n99 = median(p99[nk]); ncpu = median(cpu[nk])
-    split("shardis-proxy nutcracker redis", tg, " ")
-    for (j = 1; j <= 3; j++) {
+    split("shardis-proxy shardis-proxy/1t nutcracker redis", tg, " ")
+    for (j = 1; j <= 4; j++) {
       k = name SUBSEP tg[j]
       r = median(rps[k]); q50 = median(p50[k]); q99 = median(p99[k])
       c = (tg[j] == "redis") ? "-" : sprintf("%.2f", median(cpu[k]))
       xr = sprintf("%.2f", r / nr); xp = sprintf("%.2f", q99 / n99)
       xc = (tg[j] == "redis") ? "-" : sprintf("%.2f", median(cpu[k]) / ncpu)
-      printf "%-14s %-14s %11.0f %8.3f %8.3f %9s %8s %8s %8s\n", name, tg[j], r, q50, q99, c, xr, xp, xc
+      printf "%-14s %-17s %11.0f %8.3f %8.3f %9s %8s %8s %8s\n", name, tg[j], r, q50, q99, c, xr, xp, xc
     }
   }
-  printf "\n(medians of %d rounds; x = ratio to nutcracker; cpu = CPU time of the proxy process per request)\n", rounds
+  printf "\n(medians of %d rounds; x = ratio to nutcracker; cpu = CPU time of the proxy process per request;\n shardis-proxy/1t = --threads 1)\n", rounds
 }' "$results"
