@@ -45,6 +45,11 @@ type Client struct {
 	// depend on: they are flushed once the AOF (later: replicas) holds it.
 	pendingOff int64
 
+	// mx is the MULTI/WATCH state (multi.go); bl the waiter while the
+	// client is blocked (blocking.go), read by CLIENT UNBLOCK/LIST.
+	mx multiState
+	bl atomic.Pointer[waiter]
+
 	// clock is read once per batch (when its bytes arrive): it is the
 	// commands' "now" for expiry, like Redis' cached time, and their
 	// durations are the batch's, split evenly (exact for unpipelined
@@ -89,6 +94,9 @@ func (c *Client) commit() {
 	}
 	if off := c.tx.unlock(); off > c.pendingOff {
 		c.pendingOff = off
+	}
+	if len(c.tx.ready) > 0 {
+		c.serveBlocked() // clients blocked on keys this command created
 	}
 }
 

@@ -20,6 +20,7 @@ func clientCommand() *cmdSpec {
 			&cmdSpec{name: "kill", handler: cmdClientKill, arity: -3, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: g, since: "2.4.0", summary: "Terminates open connections.", complexity: "O(N) where N is the number of client connections"},
 			&cmdSpec{name: "no-evict", handler: onOffOK, arity: 3, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: g, since: "7.0.0", summary: "Sets the client eviction mode of the connection.", complexity: "O(1)"},
 			&cmdSpec{name: "no-touch", handler: onOffOK, arity: 3, flags: flagNoScript | flagLoading | flagStale, group: g, since: "7.2.0", summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", complexity: "O(1)"},
+			&cmdSpec{name: "unblock", handler: cmdClientUnblock, arity: -3, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: g, since: "5.0.0", summary: "Unblocks a client blocked by a blocking command from a different connection.", complexity: "O(log N) where N is the number of client connections"},
 			&cmdSpec{name: "getredir", handler: func(c *Client, _ [][]byte) { c.int(-1) }, arity: 2, flags: flagNoScript | flagLoading | flagStale, group: g, since: "6.0.0", summary: "Returns the client ID to which the connection's tracking notifications are redirected.", complexity: "O(1)"},
 			&cmdSpec{name: "help", handler: helpCmd("CLIENT", clientHelp), arity: 2, flags: flagLoading | flagStale, group: g, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", complexity: "O(1)"},
 		)}
@@ -64,6 +65,8 @@ var clientHelp = []string{
 	"    * LIB-VER: the client lib version.",
 	"NO-EVICT (ON|OFF)",
 	"    Protect current client connection from eviction.",
+	"UNBLOCK <clientid> [TIMEOUT|ERROR]",
+	"    Unblock the specified blocked client.",
 }
 
 // helpCmd replies with Redis' HELP layout: a header line, the lines, and

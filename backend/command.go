@@ -154,6 +154,13 @@ func newCommandTable() commandTable {
 	t.add(keyCommands()...)
 	t.add(connectionCommands()...)
 	t.add(serverCommands()...)
+	t.add(hashCommands()...)
+	t.add(listCommands()...)
+	t.add(blockingCommands()...)
+	t.add(setCommands()...)
+	t.add(zsetCommands()...)
+	t.add(multiCommands()...)
+	t.add(watchCommands()...)
 	return t
 }
 
@@ -227,6 +234,8 @@ func (c *cmdSpec) aclCategories() []string {
 		out = append(out, "@keyspace")
 	case "connection":
 		out = append(out, "@connection")
+	case "transactions":
+		out = append(out, "@transaction")
 	}
 	if c.flags&flagFast != 0 {
 		out = append(out, "@fast")
@@ -256,6 +265,9 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	}
 	if c.internal {
 		c.clock = time.Now()
+	}
+	if c.mx.active && s.queueMulti(c, args) {
+		return // queued by MULTI, or refused (multi.go)
 	}
 	cmd := s.cmds.lookup(args[0])
 	if cmd == nil {

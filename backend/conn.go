@@ -138,6 +138,7 @@ func (s *Server) register(nc net.Conn) *Client {
 func (s *Server) serveConn(c *Client) {
 	defer func() {
 		c.nc.Close()
+		c.releaseMulti()
 		s.clients.remove(c)
 		s.connWG.Done()
 	}()

@@ -166,6 +166,7 @@ func cmdHello(c *Client, args [][]byte) {
 }
 
 func cmdReset(c *Client, args [][]byte) {
+	c.discardMulti()
 	c.setName("")
 	c.authed = !c.s.passwordSet()
 	c.status("RESET")

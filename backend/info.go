@@ -109,7 +109,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, sec string) {
 		w.kv("maxclients", cfg.MaxClients)
 		w.kv("client_recent_max_input_buffer", 0)
 		w.kv("client_recent_max_output_buffer", 0)
-		w.kv("blocked_clients", 0)
+		w.kv("blocked_clients", s.blockedClients.Load())
 		w.kv("tracking_clients", 0)
 		w.kv("clients_in_timeout_table", 0)
 	case "memory":

@@ -25,6 +25,10 @@ type shard struct {
 
 	expCursor uint64 // next hash the active expiry cycle samples
 
+	// hooks are the WATCHed keys and blocked clients (watch.go), nil
+	// when there are none.
+	hooks *keyHooks
+
 	// Statistics, guarded by mu (summed by INFO).
 	hits, misses, expired uint64
 
@@ -125,6 +129,10 @@ type Tx struct {
 	noExpire    bool // loading, or the replication link: nothing expires
 	hideExpired bool // replica: expired keys read as missing, not deleted
 	wrap        bool // wrap several emitted commands in MULTI/EXEC (EXEC)
+
+	// ready lists keys created while clients are blocked on them; the
+	// client serves them after unlocking (blocking.go).
+	ready []string
 }
 
 func (tx *Tx) reset(ks *Keyspace, now int64) {
@@ -134,6 +142,7 @@ func (tx *Tx) reset(ks *Keyspace, now int64) {
 	tx.nout = 0
 	tx.order = tx.order[:0]
 	tx.hideExpired = ks.hideExpired.Load()
+	tx.ready = tx.ready[:0]
 }
 
 func (tx *Tx) isLocked(i int) bool { return tx.locked[i>>6]&(1<<(uint(i)&63)) != 0 }
@@ -297,6 +306,9 @@ func (tx *Tx) deleteExpired(sh *shard, e entry) {
 // command).
 func (tx *Tx) remove(sh *shard, e entry) {
 	k := e.key()
+	if sh.hooks != nil {
+		tx.keyChanged(sh, k, false)
+	}
 	if e.hasTTL() {
 		sh.ttls.Delete(e.hash, k)
 	}
@@ -308,6 +320,9 @@ func (tx *Tx) remove(sh *shard, e entry) {
 // set, is stored). The caller has applied expiry to the previous entry
 // when keepTTL matters.
 func (tx *Tx) put(sh *shard, e entry, keepTTL bool) {
+	if sh.hooks != nil {
+		tx.keyChanged(sh, e.key(), true)
+	}
 	prev, replaced := sh.keys.Set(e)
 	if !replaced || !prev.hasTTL() {
 		if e.hasTTL() {
@@ -328,6 +343,9 @@ func (tx *Tx) put(sh *shard, e entry, keepTTL bool) {
 
 // setExpire gives the live entry e the absolute expiry at (unix ms).
 func (tx *Tx) setExpire(sh *shard, e entry, at int64) {
+	if sh.hooks != nil {
+		tx.keyChanged(sh, e.key(), true)
+	}
 	sh.keys.Update(e.hash, e.key(), func(p *entry) { *p = p.withExp(at) })
 	if e.hasTTL() {
 		sh.ttls.Update(e.hash, e.key(), func(p *entry) { p.exp = at })
@@ -341,6 +359,9 @@ func (tx *Tx) setExpire(sh *shard, e entry, at int64) {
 func (tx *Tx) persist(sh *shard, e entry) bool {
 	if !e.hasTTL() {
 		return false
+	}
+	if sh.hooks != nil {
+		tx.keyChanged(sh, e.key(), true)
 	}
 	sh.ttls.Delete(e.hash, e.key())
 	sh.keys.Update(e.hash, e.key(), func(p *entry) { *p = p.withExp(-1) })
@@ -376,6 +397,9 @@ func (tx *Tx) putObject(key []byte, obj Object, keepTTL bool) {
 func (tx *Tx) flush() {
 	for i := range tx.ks.shards {
 		sh := tx.shardOf(uint64(i) << (64 - shardBits))
+		if sh.hooks != nil {
+			tx.shardFlushed(sh)
+		}
 		sh.keys = newHtrie()
 		sh.ttls = newHtrie()
 	}

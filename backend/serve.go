@@ -54,6 +54,7 @@ type Server struct {
 	lastSave        atomic.Int64 // unix seconds
 	dirty           atomic.Int64 // changes since the last save (rdb_changes_since_last_save)
 	limits          typeLimits   // collection encoding thresholds (encoding.go)
+	blockedClients  atomic.Int64 // clients blocked by BLPOP & co. (blocking.go)
 
 	runID   string
 	started time.Time

@@ -1,0 +1,254 @@
+package backend
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// zsetObj is a sorted set: two copy-on-write counted B+trees, one ordered
+// by (score, member) — ranks and score/lex ranges in O(log n), the role
+// of Redis' skiplist — and one by (hash of member, member) mapping members
+// to scores — ZSCORE in O(log n) and ZSCAN's stable cursor, the role of
+// Redis' dict. Members are shared strings, so an element costs two tree
+// slots and one copy of its bytes.
+//
+// listpack is the encoding reported (listpack below
+// zset-max-listpack-entries / -value, then skiplist, one way as in Redis
+// 7.0); the structure is the same either way.
+type zsetObj struct {
+	ord      *btree[zitem]
+	dict     *btree[zmember]
+	listpack bool
+}
+
+type zitem struct {
+	score float64
+	m     string
+}
+
+type zmember struct {
+	h     uint64
+	m     string
+	score float64
+}
+
+func cmpZitem(a, b zitem) int {
+	if a.score < b.score {
+		return -1
+	}
+	if a.score > b.score {
+		return 1
+	}
+	return strings.Compare(a.m, b.m)
+}
+
+func cmpZmember(a, b zmember) int {
+	if c := cmp.Compare(a.h, b.h); c != 0 {
+		return c
+	}
+	return strings.Compare(a.m, b.m)
+}
+
+func newZsetObj(listpack bool) *zsetObj {
+	return &zsetObj{ord: newBtree[zitem](), dict: newBtree[zmember](), listpack: listpack}
+}
+
+func (z *zsetObj) Type() string { return "zset" }
+
+func (z *zsetObj) Encoding() string {
+	if z.listpack {
+		return "listpack"
+	}
+	return "skiplist"
+}
+
+func (z *zsetObj) Len() int { return z.ord.Len() }
+
+func (z *zsetObj) Clone() Object {
+	return &zsetObj{ord: z.ord.Clone(), dict: z.dict.Clone(), listpack: z.listpack}
+}
+
+func (z *zsetObj) MemoryUsage() int {
+	n := z.Len()
+	if n == 0 {
+		return 96
+	}
+	sample, k := 0, 0
+	z.ord.Ascend(0, func(_ int, it zitem) bool {
+		sample += len(it.m)
+		k++
+		return k < 5
+	})
+	return 96 + n*(60+sample/k)
+}
+
+func (z *zsetObj) Rewrite(key string, emit func(args ...[]byte)) {
+	args := make([][]byte, 0, 2+2*rewriteBatch)
+	args = append(args, []byte("ZADD"), []byte(key))
+	z.ord.Ascend(0, func(_ int, it zitem) bool {
+		args = append(args, scoreArg(it.score), []byte(it.m))
+		if len(args) == 2+2*rewriteBatch {
+			emit(args...)
+			args = args[:2]
+		}
+		return true
+	})
+	if len(args) > 2 {
+		emit(args...)
+	}
+}
+
+// score returns member's score.
+func (z *zsetObj) score(m []byte) (float64, bool) {
+	x, _, ok := z.dict.Get(zmember{h: hashKey(m), m: bstr(m)}, cmpZmember)
+	return x.score, ok
+}
+
+// rank returns member's 0-based rank in score order.
+func (z *zsetObj) rank(m []byte) (int, bool) {
+	s, ok := z.score(m)
+	if !ok {
+		return 0, false
+	}
+	i, _ := z.ord.Search(zitem{s, bstr(m)}, cmpZitem)
+	return i, true
+}
+
+// insert adds a member known to be absent.
+func (z *zsetObj) insert(m string, score float64) {
+	i, _ := z.ord.Search(zitem{score, m}, cmpZitem)
+	z.ord.Insert(i, zitem{score, m})
+	x := zmember{h: hashKeyString(m), m: m, score: score}
+	j, _ := z.dict.Search(x, cmpZmember)
+	z.dict.Insert(j, x)
+}
+
+// update moves a present member from score old to score s.
+func (z *zsetObj) update(m string, old, s float64) {
+	i, _ := z.ord.Search(zitem{old, m}, cmpZitem)
+	z.ord.Delete(i)
+	i, _ = z.ord.Search(zitem{s, m}, cmpZitem)
+	z.ord.Insert(i, zitem{s, m})
+	x := zmember{h: hashKeyString(m), m: m}
+	j, _ := z.dict.Search(x, cmpZmember)
+	x.score = s
+	z.dict.Set(j, x)
+}
+
+// remove deletes member m; it reports whether it was there.
+func (z *zsetObj) remove(m []byte) bool {
+	x := zmember{h: hashKey(m), m: bstr(m)}
+	j, ok := z.dict.Search(x, cmpZmember)
+	if !ok {
+		return false
+	}
+	s := z.dict.Delete(j).score
+	i, _ := z.ord.Search(zitem{s, bstr(m)}, cmpZitem)
+	z.ord.Delete(i)
+	return true
+}
+
+// deleteRanks removes the members at ranks [i, j).
+func (z *zsetObj) deleteRanks(i, j int) {
+	if j-i > z.Len()/2 && j-i > 64 {
+		// Rebuild both trees from what stays.
+		var keep []zitem
+		z.ord.Ascend(0, func(p int, it zitem) bool {
+			if p < i || p >= j {
+				keep = append(keep, it)
+			}
+			return true
+		})
+		*z = *zsetFromSorted(keep, z.listpack)
+		return
+	}
+	for k := i; k < j; k++ {
+		it := z.ord.Delete(i)
+		x, _ := z.dict.Search(zmember{h: hashKeyString(it.m), m: it.m}, cmpZmember)
+		z.dict.Delete(x)
+	}
+}
+
+// zsetFromSorted builds a sorted set from items in (score, member) order.
+func zsetFromSorted(items []zitem, listpack bool) *zsetObj {
+	z := &zsetObj{ord: btreeFrom(items), listpack: listpack}
+	ms := make([]zmember, len(items))
+	for i, it := range items {
+		ms[i] = zmember{h: hashKeyString(it.m), m: it.m, score: it.score}
+	}
+	slices.SortFunc(ms, cmpZmember)
+	z.dict = btreeFrom(ms)
+	return z
+}
+
+// noteAdd applies Redis' listpack → skiplist conversion rule to a member
+// about to be added.
+func (z *zsetObj) noteAdd(lim *typeLimits, m []byte) {
+	if z.listpack && (int64(z.Len()+1) > lim.zsetEntries.Load() || int64(len(m)) > lim.zsetValue.Load()) {
+		z.listpack = false
+	}
+}
+
+// fitsListpack reports whether a new sorted set of n members, the longest
+// maxLen bytes, is created as a listpack.
+func fitsListpack(lim *typeLimits, n, maxLen int) bool {
+	return int64(n) <= lim.zsetEntries.Load() && int64(maxLen) <= lim.zsetValue.Load()
+}
+
+// Sorted set ends (ZPOPMIN/ZPOPMAX, ZMPOP MIN|MAX).
+const (
+	zsetMin = iota
+	zsetMax
+)
+
+func parseMinMax(b []byte) (int, bool) {
+	switch {
+	case eqFold(b, "min"):
+		return zsetMin, true
+	case eqFold(b, "max"):
+		return zsetMax, true
+	}
+	return 0, false
+}
+
+func zpopName(where int) []byte {
+	if where == zsetMin {
+		return []byte("ZPOPMIN")
+	}
+	return []byte("ZPOPMAX")
+}
+
+// zsetPop removes up to count members from the min or max end of the
+// sorted set at key (live entry e), deleting the key when it empties.
+func zsetPop(tx *Tx, sh *shard, e entry, key []byte, where, count int) []zitem {
+	z := mutable[*zsetObj](tx, sh, e)
+	count = min(count, z.Len())
+	out := make([]zitem, 0, count)
+	for range count {
+		var it zitem
+		if where == zsetMin {
+			it = z.ord.At(0)
+		} else {
+			it = z.ord.At(z.Len() - 1)
+		}
+		z.remove([]byte(it.m))
+		out = append(out, it)
+	}
+	if !dropIfEmpty(tx, key, z) {
+		tx.modified(sh, key)
+	}
+	return out
+}
+
+// writeZMPop writes ZMPOP's reply: the key and [member, score] pairs.
+func writeZMPop(w *replyWriter, key []byte, items []zitem) {
+	w.WriteArray(2)
+	w.WriteBulk(key)
+	w.WriteArray(len(items))
+	for _, it := range items {
+		w.WriteArray(2)
+		w.WriteBulkString(it.m)
+		w.WriteBulk(appendScore(nil, it.score))
+	}
+}
