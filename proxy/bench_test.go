@@ -216,4 +216,3 @@ func BenchmarkReplyScan(b *testing.B) {
 		i++
 	}
 }
-
