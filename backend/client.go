@@ -50,6 +50,10 @@ type Client struct {
 	mx multiState
 	bl atomic.Pointer[waiter]
 
+	// repl is the client's WAIT offset, write replies awaiting replica
+	// acknowledgement, and a replica's handshake (wait.go).
+	repl clientRepl
+
 	// clock is read once per batch (when its bytes arrive): it is the
 	// commands' "now" for expiry, like Redis' cached time, and their
 	// durations are the batch's, split evenly (exact for unpipelined

@@ -21,6 +21,8 @@ func clientCommand() *cmdSpec {
 			&cmdSpec{name: "no-evict", handler: onOffOK, arity: 3, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: g, since: "7.0.0", summary: "Sets the client eviction mode of the connection.", complexity: "O(1)"},
 			&cmdSpec{name: "no-touch", handler: onOffOK, arity: 3, flags: flagNoScript | flagLoading | flagStale, group: g, since: "7.2.0", summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", complexity: "O(1)"},
 			&cmdSpec{name: "unblock", handler: cmdClientUnblock, arity: -3, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: g, since: "5.0.0", summary: "Unblocks a client blocked by a blocking command from a different connection.", complexity: "O(log N) where N is the number of client connections"},
+			clientPauseCommand(), // pause.go
+			clientUnpauseCommand(),
 			&cmdSpec{name: "getredir", handler: func(c *Client, _ [][]byte) { c.int(-1) }, arity: 2, flags: flagNoScript | flagLoading | flagStale, group: g, since: "6.0.0", summary: "Returns the client ID to which the connection's tracking notifications are redirected.", complexity: "O(1)"},
 			&cmdSpec{name: "help", handler: helpCmd("CLIENT", clientHelp), arity: 2, flags: flagLoading | flagStale, group: g, since: "5.0.0", summary: "Returns helpful text about the different subcommands.", complexity: "O(1)"},
 		)}
@@ -65,6 +67,10 @@ var clientHelp = []string{
 	"    * LIB-VER: the client lib version.",
 	"NO-EVICT (ON|OFF)",
 	"    Protect current client connection from eviction.",
+	"PAUSE <timeout> [WRITE|ALL]",
+	"    Suspend all, or just write, clients for <timeout> milliseconds.",
+	"UNPAUSE",
+	"    Stop the current client pause, resuming traffic.",
 	"UNBLOCK <clientid> [TIMEOUT|ERROR]",
 	"    Unblock the specified blocked client.",
 }

@@ -161,6 +161,7 @@ func newCommandTable() commandTable {
 	t.add(zsetCommands()...)
 	t.add(multiCommands()...)
 	t.add(watchCommands()...)
+	t.add(replicationCommands()...)
 	return t
 }
 
@@ -300,10 +301,19 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 			return
 		}
 	}
+	if msg := s.repl.admitCommand(c, cmd); msg != "" {
+		c.err(msg)
+		cmd.counters(c).rejected.Add(1)
+		return
+	}
 	c.cmd.Store(cmd)
 	c.args = args
 	c.failed = false
+	mark, off := c.replyMark(), c.pendingOff
 	cmd.handler(c, args)
+	if c.pendingOff != off {
+		s.noteWrite(c, cmd, mark) // WAIT, repl-ack-replicas (wait.go)
+	}
 	ct := cmd.counters(c)
 	ct.calls.Add(1)
 	if c.failed {
@@ -338,8 +348,9 @@ func (t commandTable) lookupSub(parent *cmdSpec, name []byte) *cmdSpec {
 }
 
 // admitWrite decides whether a write command may run now; it returns the
-// error to reply with, or "". Later: READONLY on replicas, NOREPLICAS
-// (min-replicas-to-write), fencing, CLIENT PAUSE WRITE (which waits here).
+// error to reply with, or "": MISCONF, then fencing, NOREPLICAS
+// (min-replicas-to-write), READONLY on replicas; CLIENT PAUSE WRITE waits
+// there (fence.go).
 func (s *Server) admitWrite(c *Client, cmd *cmdSpec) string {
 	if c.internal {
 		return ""
@@ -347,5 +358,5 @@ func (s *Server) admitWrite(c *Client, cmd *cmdSpec) string {
 	if err := s.aof.writeError(); err != nil {
 		return errMisconfPrefix + err.Error()
 	}
-	return ""
+	return s.repl.admitReplWrite(c)
 }

@@ -52,6 +52,8 @@ type Config struct {
 	// ConfigFile is the file the configuration was read from (CONFIG
 	// REWRITE writes it back); empty when none.
 	ConfigFile string
+
+	ReplicationConfig // replicaof, repl-*, min-replicas-*, fenced... (repl_config.go)
 }
 
 // DefaultConfig returns redis-server's defaults where one exists.
@@ -76,6 +78,7 @@ func DefaultConfig() Config {
 		SetMaxIntsetEntries:      512,
 		ZsetMaxListpackEntries:   128,
 		ZsetMaxListpackValue:     64,
+		ReplicationConfig:        DefaultReplicationConfig(),
 		ListMaxListpackSize:      -2,
 	}
 }
@@ -97,6 +100,9 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.DBFilename, "/\\") || c.DBFilename == "" {
 		return fmt.Errorf("%w: dbfilename can't be a path, just a filename", ErrConfig)
 	}
+	if err := c.ReplicationConfig.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -106,6 +112,7 @@ type param struct {
 	get       func(c *Config) string
 	set       func(c *Config, v string) error // v already validated by the parser
 	immutable bool
+	norewrite bool // runtime state: CONFIG REWRITE leaves it out
 }
 
 // paramError is the reason text of a rejected value, as Redis words it.
@@ -196,7 +203,7 @@ func fixedParam(name, value string) param {
 
 // params is the parameter table; CONFIG GET/SET, the command line and
 // config files go through it. Order is CONFIG GET's order.
-var params = []param{
+var params = append([]param{
 	{name: "bind", immutable: true,
 		get: func(c *Config) string { return strings.Join(c.Bind, " ") },
 		set: func(c *Config, v string) error {
@@ -256,9 +263,7 @@ var params = []param{
 	fixedParam("appendonly-rdb-preamble", "no"),
 	fixedParam("aof-use-rdb-preamble", "no"),
 	fixedParam("lazyfree-lazy-expire", "no"),
-	fixedParam("replica-read-only", "yes"),
-	fixedParam("slave-read-only", "yes"),
-}
+}, replicationParams()...)
 
 func withImmutable(p param) param { p.immutable = true; return p }
 
@@ -376,7 +381,7 @@ func (c *Config) WriteTo(w io.Writer) (int64, error) {
 	byName := map[string]*param{}
 	for i := range params {
 		p := &params[i]
-		if p.set == nil {
+		if p.set == nil || p.norewrite {
 			continue
 		}
 		names = append(names, p.name)

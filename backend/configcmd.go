@@ -109,6 +109,9 @@ func cmdConfigSet(c *Client, args [][]byte) {
 // applyConfig makes a runtime configuration change take effect; it returns
 // an error text (and the caller restores prev) when it cannot.
 func (s *Server) applyConfig(prev, next Config) string {
+	if msg := s.repl.configChanged(prev, next); msg != "" {
+		return msg
+	}
 	s.logLevel.Set(parseLogLevel(next.LogLevel))
 	s.aof.policy.Store(parseFsync(next.AppendFsync))
 	s.protoMaxBulkLen.Store(next.ProtoMaxBulkLen)
@@ -132,6 +135,7 @@ func cmdConfigResetStat(c *Client, _ [][]byte) {
 	s.stats.connections.Store(0)
 	s.stats.rejected.Store(0)
 	s.stats.unknownCommands.Store(0)
+	s.repl.resetStats()
 	s.ks.resetStats()
 	for _, cmd := range s.cmds {
 		cmd.resetStats()

@@ -139,6 +139,7 @@ func (s *Server) serveConn(c *Client) {
 	defer func() {
 		c.nc.Close()
 		c.releaseMulti()
+		s.repl.clientGone(c)
 		s.clients.remove(c)
 		s.connWG.Done()
 	}()
@@ -180,7 +181,7 @@ func (s *Server) serveConn(c *Client) {
 			s.log.Warn("Closing client that reached max query buffer length", "addr", c.addr)
 			return
 		}
-		if t := s.clientTimeout.Load(); t > 0 {
+		if t := s.clientTimeout.Load(); t > 0 && c.repl.replica == nil {
 			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t)))
 			deadline = true
 		} else if deadline {
@@ -209,5 +210,8 @@ func (s *Server) endBatch(c *Client) {
 	if err := s.aof.sync(off); err != nil && s.aof.policy.Load() == fsyncAlways && c.nc != nil {
 		c.w.Discard()
 		c.nc.Close()
+		c.repl.held = c.repl.held[:0]
+		return
 	}
+	s.awaitAcks(c) // repl-ack-replicas (wait.go)
 }

@@ -160,7 +160,11 @@ func cmdHello(c *Client, args [][]byte) {
 	c.bulkString("mode")
 	c.bulkString("standalone")
 	c.bulkString("role")
-	c.bulkString("master")
+	if c.s.repl.isReplica.Load() {
+		c.bulkString("replica")
+	} else {
+		c.bulkString("master")
+	}
 	c.bulkString("modules")
 	c.array(0)
 }

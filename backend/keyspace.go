@@ -129,6 +129,10 @@ type Tx struct {
 	noExpire    bool // loading, or the replication link: nothing expires
 	hideExpired bool // replica: expired keys read as missing, not deleted
 	wrap        bool // wrap several emitted commands in MULTI/EXEC (EXEC)
+	// verbatim, when set, is appended to the stream at unlock instead of
+	// the emitted commands: a replica's copy of its master's bytes
+	// (repl_replica.go), so that offsets match.
+	verbatim []byte
 
 	// ready lists keys created while clients are blocked on them; the
 	// client serves them after unlocking (blocking.go).
@@ -203,7 +207,10 @@ func (tx *Tx) lockAll() {
 // and returns the stream offset after this Tx's writes (0 if none).
 func (tx *Tx) unlock() int64 {
 	var off int64
-	if tx.nout > 0 && !tx.noEmit {
+	if tx.verbatim != nil {
+		off = tx.ks.stream.Append(tx.verbatim)
+		tx.verbatim = nil
+	} else if tx.nout > 0 && !tx.noEmit {
 		if tx.wrap && tx.nout > 1 {
 			b := appendCommandStrings(nil, "MULTI")
 			b = append(b, tx.out...)

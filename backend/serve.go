@@ -20,6 +20,10 @@ import (
 // Redis 7 behaviour it follows.
 const Version = "7.0.15"
 
+// ShardisVersion is shardis-server's own version (INFO server
+// shardis_version, by which the watchdog recognises it).
+const ShardisVersion = "0.1.0"
+
 // serverStats are the INFO stats counters.
 type serverStats struct {
 	connections     atomic.Int64 // total_connections_received
@@ -43,6 +47,7 @@ type Server struct {
 	stream  *Stream
 	ks      *Keyspace
 	aof     *aof
+	repl    *replication
 	clients clientRegistry
 	stats   serverStats
 
@@ -105,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 	s.log = slog.New(s.logH)
 	s.ks = NewKeyspace(s.stream)
 	s.aof = newAOF(s)
+	s.repl = newReplication(s, cfg)
 	s.aof.policy.Store(parseFsync(cfg.AppendFsync))
 	s.protoMaxBulkLen.Store(cfg.ProtoMaxBulkLen)
 	s.limits.store(cfg)
@@ -186,6 +192,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.loadData(cfg); err != nil {
 		return err
 	}
+	s.repl.restore(cfg) // replication ID and offset of the loaded AOF
 	if cfg.AppendOnly {
 		if err := s.aof.open(filepath.Join(cfg.Dir, cfg.AppendFilename)); err != nil {
 			return err
@@ -198,6 +205,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	s.bgWG.Add(1)
 	go s.cron() // ends when bgCtx ends
+	s.repl.start()
 
 	errc := make(chan error, len(s.listeners))
 	for _, ln := range s.listeners {
