@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 		ProtoMaxBulkLen:          512 << 20,
 		Hz:                       10,
 		TCPKeepAlive:             300,
-		HashMaxListpackEntries:   128,
+		HashMaxListpackEntries:   512,
 		HashMaxListpackValue:     64,
 		SetMaxIntsetEntries:      512,
 		ZsetMaxListpackEntries:   128,
