@@ -83,21 +83,20 @@ func blockingCommands() []*cmdSpec {
 
 // parseBlockTimeout is Redis' getTimeoutFromObjectOrReply in seconds (a
 // long double, rounded up to milliseconds): the deadline, or the zero
-// time for "forever".
+// time for "forever". A deadline past what time.Time holds waits forever.
 func parseBlockTimeout(b []byte, now time.Time) (time.Time, string) {
 	ld, ok := parseLongDouble(b)
 	if !ok {
 		return time.Time{}, "ERR timeout is not a float or out of range"
 	}
-	if ld.inf > 0 {
-		return time.Time{}, "ERR timeout is out of range"
-	}
-	if ld.inf < 0 {
+	if ld.inf != 0 {
+		// (long long) of an infinite or huge value is LLONG_MIN on x86:
+		// Redis 7.0 then calls it negative.
 		return time.Time{}, "ERR timeout is negative"
 	}
 	ms := new(big.Float).SetPrec(ldPrec).Mul(ld.f, big.NewFloat(1000))
-	if ms.Cmp(big.NewFloat(math.MaxInt64)) > 0 {
-		return time.Time{}, "ERR timeout is out of range"
+	if ms.Cmp(big.NewFloat(math.MaxInt64)) >= 0 {
+		return time.Time{}, "ERR timeout is negative"
 	}
 	iv, acc := ms.Int(nil)
 	if acc == big.Below {
@@ -110,8 +109,8 @@ func parseBlockTimeout(b []byte, now time.Time) (time.Time, string) {
 		return time.Time{}, ""
 	}
 	tval := iv.Int64()
-	if tval > math.MaxInt64-now.UnixMilli() || tval > int64(math.MaxInt64/time.Millisecond) {
-		return time.Time{}, "ERR timeout is out of range"
+	if tval > int64(math.MaxInt64/time.Millisecond)/2 {
+		return time.Time{}, ""
 	}
 	return now.Add(time.Duration(tval) * time.Millisecond), ""
 }
@@ -178,12 +177,12 @@ func blmoveGeneric(c *Client, src, dst []byte, from, to int, timeout []byte) {
 }
 
 func cmdBLMPop(c *Client, args [][]byte) {
-	deadline, msg := parseBlockTimeout(args[1], c.clock)
+	m, msg := parseMpop(args, 2, parseWhere)
 	if msg != "" {
 		c.err(msg)
 		return
 	}
-	m, msg := parseMpop(args, 2, parseWhere)
+	deadline, msg := parseBlockTimeout(args[1], c.clock)
 	if msg != "" {
 		c.err(msg)
 		return
@@ -227,12 +226,12 @@ func bzpopCmd(where int) func(c *Client, args [][]byte) {
 }
 
 func cmdBZMPop(c *Client, args [][]byte) {
-	deadline, msg := parseBlockTimeout(args[1], c.clock)
+	m, msg := parseMpop(args, 2, parseMinMax)
 	if msg != "" {
 		c.err(msg)
 		return
 	}
-	m, msg := parseMpop(args, 2, parseMinMax)
+	deadline, msg := parseBlockTimeout(args[1], c.clock)
 	if msg != "" {
 		c.err(msg)
 		return
@@ -248,7 +247,9 @@ func cmdBZMPop(c *Client, args [][]byte) {
 
 // blockingPop serves the first of keys that has data, or blocks until one
 // gets data (or deadline; zero = forever).
-func (c *Client) blockingPop(keys [][]byte, zset bool, dst string, serve func(tx *Tx, key []byte) []byte, timedOut string, deadline time.Time) {
+// Inside EXEC, where it cannot block, it replies denied (BLMOVE's null
+// bulk; the others' null array); a timeout is always a null array.
+func (c *Client) blockingPop(keys [][]byte, zset bool, dst string, serve func(tx *Tx, key []byte) []byte, denied string, deadline time.Time) {
 	lockset := keys
 	if dst != "" {
 		lockset = append(append([][]byte(nil), keys...), []byte(dst))
@@ -280,10 +281,10 @@ func (c *Client) blockingPop(keys [][]byte, zset bool, dst string, serve func(tx
 	if c.atomic || c.nc == nil {
 		// Inside EXEC (or an internal client): never block.
 		c.commit()
-		c.w.WriteRaw([]byte(timedOut))
+		c.w.WriteRaw([]byte(denied))
 		return
 	}
-	w := &waiter{c: c, zset: zset, dst: dst, serve: serve, timedOut: timedOut, done: make(chan struct{})}
+	w := &waiter{c: c, zset: zset, dst: dst, serve: serve, timedOut: nullArrayReply, done: make(chan struct{})}
 	for _, k := range keys {
 		ks := string(k)
 		dup := false

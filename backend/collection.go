@@ -69,14 +69,12 @@ func rangeBounds(start, end int64, n int) (int, int, bool) {
 	return int(start), int(end), true
 }
 
-// countArg parses a count argument that must be >= 0, with Redis'
-// "value is out of range, must be positive" error.
+// countArg parses a count argument that must be >= 0
+// (getPositiveLongFromObjectOrReply): anything else, not a number
+// included, is "value is out of range, must be positive".
 func countArg(b []byte) (int64, string) {
 	n, ok := parseInt(b)
-	if !ok {
-		return 0, errNotInteger
-	}
-	if n < 0 {
+	if !ok || n < 0 {
 		return 0, errMustBePositive
 	}
 	return n, ""

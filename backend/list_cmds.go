@@ -418,8 +418,9 @@ func cmdLPos(c *Client, args [][]byte) {
 				return
 			}
 			if r == -1<<63 {
-				c.err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
-				return
+				// Redis 7.0 negates it without a check: it stays
+				// negative and matches from the first one at the tail.
+				r = -1
 			}
 			if r == 0 {
 				c.err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")

@@ -115,8 +115,18 @@ func (z *zsetObj) rank(m []byte) (int, bool) {
 	return i, true
 }
 
+// stored is the score as stored: a listpack keeps scores as text, where
+// Redis writes -0 as "0".
+func (z *zsetObj) stored(s float64) float64 {
+	if z.listpack && s == 0 {
+		return 0
+	}
+	return s
+}
+
 // insert adds a member known to be absent.
 func (z *zsetObj) insert(m string, score float64) {
+	score = z.stored(score)
 	i, _ := z.ord.Search(zitem{score, m}, cmpZitem)
 	z.ord.Insert(i, zitem{score, m})
 	x := zmember{h: hashKeyString(m), m: m, score: score}
@@ -126,6 +136,7 @@ func (z *zsetObj) insert(m string, score float64) {
 
 // update moves a present member from score old to score s.
 func (z *zsetObj) update(m string, old, s float64) {
+	s = z.stored(s)
 	i, _ := z.ord.Search(zitem{old, m}, cmpZitem)
 	z.ord.Delete(i)
 	i, _ = z.ord.Search(zitem{s, m}, cmpZitem)
@@ -172,6 +183,13 @@ func (z *zsetObj) deleteRanks(i, j int) {
 
 // zsetFromSorted builds a sorted set from items in (score, member) order.
 func zsetFromSorted(items []zitem, listpack bool) *zsetObj {
+	if listpack {
+		for i := range items {
+			if items[i].score == 0 {
+				items[i].score = 0
+			}
+		}
+	}
 	z := &zsetObj{ord: btreeFrom(items), listpack: listpack}
 	ms := make([]zmember, len(items))
 	for i, it := range items {

@@ -523,7 +523,12 @@ func cmdZScan(c *Client, args [][]byte) {
 			}
 		}
 		if z.listpack {
-			z.ord.Ascend(0, func(_ int, it zitem) bool { emit(it.m, it.score); return true })
+			z.ord.Ascend(0, func(_ int, it zitem) bool {
+				if match(it.m) {
+					out = append(out, it.m, listpackScore(it.score))
+				}
+				return true
+			})
 			return 0, out
 		}
 		next := scanTree(z.dict, zmember{h: cursor}, cmpZmember, func(x zmember) uint64 { return x.h }, count,

@@ -218,7 +218,7 @@ func parseZrange(args [][]byte, at int, store bool, kind, dir int) (zrangeQuery,
 				return q, errNotInteger
 			}
 			j += 2
-		case dir == dirAuto && eqFold(a, "rev"):
+		case q.dir == dirAuto && eqFold(a, "rev"):
 			q.dir = dirReverse
 		case kind == rangeAuto && eqFold(a, "bylex"):
 			kind, q.kind = rangeLex, rangeLex

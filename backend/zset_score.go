@@ -173,3 +173,13 @@ func scoreArg(f float64) []byte {
 	}
 	return strconv.AppendFloat(nil, f, 'g', -1, 64)
 }
+
+// listpackScore is how a score reads back from a listpack (ZSCAN of a
+// small sorted set): Redis 7.0's d2string, which prints integral values in
+// +-LLONG_MAX/2 as integers and the rest with "%.17g".
+func listpackScore(f float64) string {
+	if f >= -math.MaxInt64/2 && f <= math.MaxInt64/2 && f == math.Trunc(f) {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return formatScore(f)
+}
