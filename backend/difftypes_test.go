@@ -2,8 +2,8 @@ package backend
 
 import (
 	"fmt"
-	"os"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -296,7 +296,9 @@ func (g *typeGen) lexBound() string {
 	return g.pick("-", "+", "[a", "(a", "[c", "(c", "[", "(", "a", "", "[b", "(z", "-x", "+x")
 }
 
-func (g *typeGen) timeout() string { return g.pick("0.01", "0.01", "0.001", "-1", "abc", "inf", "0.02") }
+func (g *typeGen) timeout() string {
+	return g.pick("0.01", "0.01", "0.001", "-1", "abc", "inf", "0.02")
+}
 
 // next returns one command, or a MULTI block.
 func (g *typeGen) next() [][]string {
