@@ -204,7 +204,8 @@ func writeMix(t testing.TB, rdb *redis.Client, n, nkeys int, seed uint64) {
 		case 0, 1, 2:
 			pipe.Set(ctx, key("s"), "v"+strconv.Itoa(i), 0)
 		case 3:
-			pipe.Set(ctx, key("s"), "ttl"+strconv.Itoa(i), time.Duration(100+rng.IntN(100000))*time.Millisecond)
+			// Long enough not to expire between the dumps compared.
+			pipe.Set(ctx, key("s"), "ttl"+strconv.Itoa(i), time.Duration(100+rng.IntN(1000))*time.Second)
 		case 4:
 			pipe.IncrBy(ctx, key("n"), int64(rng.IntN(100)))
 		case 5:
@@ -230,7 +231,7 @@ func writeMix(t testing.TB, rdb *redis.Client, n, nkeys int, seed uint64) {
 		case 15:
 			pipe.Del(ctx, key("s"), key("h"))
 		case 16:
-			pipe.Expire(ctx, key("h"), time.Duration(1+rng.IntN(1000))*time.Second)
+			pipe.Expire(ctx, key("h"), time.Duration(100+rng.IntN(1000))*time.Second)
 		case 17:
 			pipe.Persist(ctx, key("h"))
 		case 18:

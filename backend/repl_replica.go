@@ -193,6 +193,11 @@ func (l *masterLink) session(mc *Client) error {
 	if reply, err = lr.call("PSYNC", id, strconv.FormatInt(off, 10)); err != nil {
 		return err
 	}
+	for reply == "" { // a master preparing the sync sends newlines
+		if reply, err = lr.line(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case strings.HasPrefix(reply, "+FULLRESYNC"):
 		f := strings.Fields(reply)
