@@ -2,6 +2,7 @@ package backend
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -41,6 +42,7 @@ type multiState struct {
 type queuedCmd struct {
 	cmd  *cmdSpec
 	args [][]byte // private copies (the request's arguments alias the read buffer)
+	raw  []byte   // the command in canonical RESP (Client.raw while it runs)
 }
 
 func multiCommands() []*cmdSpec {
@@ -105,17 +107,19 @@ func (s *Server) queueMulti(c *Client, args [][]byte) bool {
 			return true
 		}
 	}
-	n := 0
-	for _, a := range args {
-		n += len(a)
-	}
-	buf := make([]byte, 0, n)
+	raw := appendCommand(nil, args...)
 	own := make([][]byte, len(args))
+	off := 0
 	for i, a := range args {
-		buf = append(buf, a...)
-		own[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
+		// Each argument is in raw after its "$<len>\r\n" header.
+		off += 1 + len(strconv.Itoa(len(a))) + 2
+		if i == 0 {
+			off += 1 + len(strconv.Itoa(len(args))) + 2
+		}
+		own[i] = raw[off : off+len(a) : off+len(a)]
+		off += len(a) + 2
 	}
-	c.mx.queue = append(c.mx.queue, queuedCmd{cmd: cmd, args: own})
+	c.mx.queue = append(c.mx.queue, queuedCmd{cmd: cmd, args: own, raw: raw})
 	c.status("QUEUED")
 	return true
 }
@@ -224,7 +228,7 @@ func cmdExec(c *Client, _ [][]byte) {
 
 // runQueued runs one queued command inside EXEC.
 func (c *Client) runQueued(q queuedCmd) {
-	c.raw, c.args, c.failed = nil, q.args, false
+	c.raw, c.args, c.failed = q.raw, q.args, false
 	switch q.cmd.name {
 	case "dbsize":
 		execDBSize(c)
@@ -248,7 +252,7 @@ func (c *Client) replyOf(q queuedCmd) []byte {
 	w := c.w
 	tmp := newReplyWriter(nil)
 	c.w = tmp
-	c.raw, c.args = nil, q.args
+	c.raw, c.args = q.raw, q.args
 	q.cmd.handler(c, q.args)
 	c.w = w
 	return tmp.b
