@@ -172,14 +172,23 @@ func writeStateFile(path string, f replStateFile) error {
 }
 
 func readStateFile(path string) (replStateFile, error) {
-	var f replStateFile
 	fh, err := os.Open(path)
 	if err != nil {
-		return f, err
+		return replStateFile{}, err
 	}
 	defer fh.Close()
+	f, err := parseStateFile(fh)
+	if err != nil {
+		return f, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// parseStateFile reads "key value" lines; all seven keys are required.
+func parseStateFile(r io.Reader) (replStateFile, error) {
+	var f replStateFile
 	seen := 0
-	sc := bufio.NewScanner(fh)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
@@ -206,7 +215,7 @@ func readStateFile(path string) (replStateFile, error) {
 			continue
 		}
 		if perr != nil {
-			return f, fmt.Errorf("%w: %s: bad %s", ErrReplication, path, k)
+			return f, fmt.Errorf("%w: bad %s in the replication state", ErrReplication, k)
 		}
 		seen++
 	}
@@ -214,7 +223,7 @@ func readStateFile(path string) (replStateFile, error) {
 		return f, err
 	}
 	if seen != 7 || len(f.replid) != 40 || f.aofSize < 0 || f.offset < 0 {
-		return f, fmt.Errorf("%w: %s: incomplete replication state", ErrReplication, path)
+		return f, fmt.Errorf("%w: incomplete replication state", ErrReplication)
 	}
 	return f, nil
 }
