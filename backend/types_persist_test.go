@@ -249,4 +249,3 @@ func compareDumps(t *testing.T, when string, a, b map[string]string) {
 		}
 	}
 }
-
