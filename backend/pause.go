@@ -101,7 +101,7 @@ func (p *pauseState) wait(c *Client, write bool) bool {
 		}
 		select {
 		case <-ch:
-		case <-c.s.bgCtx.Done():
+		case <-c.s.repl.stopping:
 			return false
 		}
 	}

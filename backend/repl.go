@@ -82,12 +82,13 @@ type replication struct {
 
 	syncFull, syncPartialOK, syncPartialErr atomic.Int64
 
-	acks  ackNotifier // signalled when ackedN or a replica's offset grows
-	pause pauseState
+	acks     ackNotifier // signalled when ackedN or a replica's offset grows
+	pause    pauseState
+	stopping chan struct{} // closed when the server shuts down
 }
 
 func newReplication(s *Server, cfg Config) *replication {
-	r := &replication{s: s, replid: newReplID(), replid2: noReplID, secondOff: -1}
+	r := &replication{s: s, replid: newReplID(), replid2: noReplID, secondOff: -1, stopping: make(chan struct{})}
 	r.applyConfig(cfg)
 	r.fenced.Store(cfg.Fenced)
 	r.epoch.Store(cfg.ShardisEpoch)

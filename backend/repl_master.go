@@ -481,3 +481,46 @@ func (r *replication) cronMaster(now time.Time) {
 }
 
 var pingCommand = []byte("*1\r\n$4\r\nPING\r\n")
+
+// shutdown is the graceful shutdown's wait for the replicas (Redis'
+// shutdown-timeout): writes are paused, and the online replicas get up to
+// timeout to acknowledge everything, so a clean stop loses nothing that
+// was replicated asynchronously. Writes waiting for a pause are then
+// refused (the server stops).
+func (r *replication) shutdown(timeout time.Duration) {
+	defer close(r.stopping)
+	if r.isReplica.Load() {
+		return
+	}
+	r.mu.Lock()
+	n := 0
+	for _, rc := range r.replicas {
+		if rc.state.Load() == replicaOnline {
+			n++
+		}
+	}
+	r.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	s := r.s
+	r.pauseClients(timeout, false)
+	off := s.stream.Offset()
+	s.log.Info("Waiting for replicas before shutting down", "replicas", n, "offset", off)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		ch := r.acks.wait()
+		got := r.countAcked(off)
+		if got >= n {
+			s.log.Info("The replicas are in sync", "replicas", got)
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			s.log.Warn("Shutting down before every replica is in sync", "in_sync", r.countAcked(off), "replicas", n)
+			return
+		}
+	}
+}

@@ -349,3 +349,45 @@ func lastLines(log, word string, n int) string {
 	}
 	return strings.Join(out, " | ")
 }
+
+// TestProcShutdownWaitsForReplicas: SIGTERM on a master under write load:
+// it pauses writes and waits for its replica, so every write it answered
+// is on the replica.
+func TestProcShutdownWaitsForReplicas(t *testing.T) {
+	ctx := context.Background()
+	m := harness.StartShardisServer(t, "")
+	r := startProcReplica(t, m)
+	mc, rc := procClient(t, m), procClient(t, r)
+	replWait(t, 15*time.Second, "replica online", func() bool {
+		return strings.Contains(replInfo(t, mc)["slave0"], "state=online")
+	})
+	var acked atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); ; i++ {
+			pipe := mc.Pipeline()
+			for j := 0; j < 100; j++ {
+				pipe.Set(ctx, "k"+strconv.FormatInt(i*100+int64(j), 10), strings.Repeat("v", 100), 0)
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				return
+			}
+			acked.Store(i)
+		}
+	}()
+	replWait(t, 10*time.Second, "writes", func() bool { return acked.Load() > 50 })
+	if !m.Term(20 * time.Second) {
+		t.Fatal("master did not stop")
+	}
+	<-done
+	n := acked.Load()
+	for i := int64(1); i <= n; i++ {
+		if rc.Exists(ctx, "k"+strconv.FormatInt(i*100+99, 10)).Val() != 1 {
+			t.Fatalf("batch %d of %d answered by the master but not on the replica", i, n)
+		}
+	}
+	if !strings.Contains(m.Tail(4096), "The replicas are in sync") {
+		t.Fatalf("no drain in the master's log:\n%s", m.Tail(2048))
+	}
+}

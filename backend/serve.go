@@ -268,6 +268,7 @@ func (s *Server) stop(req shutdownRequest) error {
 		l.Close() // its accept loop ends
 	}
 	s.mu.Unlock()
+	s.repl.shutdown(10 * time.Second)
 	for _, c := range s.clients.list() {
 		c.kill()
 	}

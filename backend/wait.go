@@ -138,7 +138,7 @@ func (r *replication) waitAckedN(off int64, deadline time.Time) int64 {
 		case <-ch:
 		case <-timer.C:
 			return r.ackedN.Load()
-		case <-r.s.bgCtx.Done():
+		case <-r.stopping:
 			return r.ackedN.Load()
 		}
 	}
@@ -192,7 +192,7 @@ func cmdWait(c *Client, args [][]byte) {
 		case <-deadline:
 			c.int(int64(r.countAcked(off)))
 			return
-		case <-c.s.bgCtx.Done():
+		case <-r.stopping:
 			c.int(n)
 			return
 		}
