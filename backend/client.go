@@ -87,6 +87,10 @@ func (c *Client) begin() *Tx {
 	if c.internal {
 		tx.noEmit = true
 		tx.noExpire = true
+	} else if c.s.repl.isReplica.Load() {
+		// A writable replica's own writes stay local: its stream is its
+		// master's, byte for byte (repl.go).
+		tx.noEmit = true
 	}
 	return tx
 }

@@ -509,3 +509,23 @@ func TestPauseOffsetStable(t *testing.T) {
 	}
 	mc.Do(ctx, "CLIENT", "UNPAUSE")
 }
+
+// TestWritableReplica: with replica-read-only no, a replica's own writes
+// apply locally and stay out of its stream, so its offset remains its
+// master's and it keeps following it.
+func TestWritableReplica(t *testing.T) {
+	m := startServer(t, nil)
+	r := startReplica(t, m.addr(), func(c *Config) { c.ReplicaReadOnly = false })
+	mc, rc := client(t, m.addr()), client(t, r.addr())
+	ctx := context.Background()
+	mc.Set(ctx, "a", 1, 0)
+	waitSynced(t, mc, rc)
+	if err := rc.Set(ctx, "local", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mc.Set(ctx, "b", 2, 0)
+	waitSynced(t, mc, rc)
+	if rc.Get(ctx, "local").Val() != "x" || rc.Get(ctx, "b").Val() != "2" {
+		t.Fatal("writable replica lost a write")
+	}
+}
