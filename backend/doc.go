@@ -99,14 +99,22 @@
 // has a minimal example. Handler arguments alias the read buffer: copy
 // what you keep (e.g. commands queued by MULTI).
 //
-// Hooks for later features: admitWrite (command.go) decides whether a
-// write may run (READONLY on replicas, NOREPLICAS, fencing, CLIENT PAUSE
+// Hooks: admitWrite (command.go) decides whether a write may run
+// (MISCONF, then fencing, NOREPLICAS, READONLY on replicas; CLIENT PAUSE
 // WRITE waits there); Server.endBatch is where a batch's replies wait for
-// durability (AOF now, replica acknowledgements later; a batch without
-// writes is never held); Client.atomically runs several handlers under one
-// set of shard locks and emits them as MULTI/EXEC (EXEC); the command
-// flags say what MULTI may queue and what a read-only replica refuses;
-// Keyspace.Snapshot(true) gives a consistent snapshot plus a cursor on the
-// stream after it (full resync), Keyspace.StreamCursor a live cursor, and
-// Stream.SetBacklog the backlog for partial resync.
+// durability (AOF) and, with repl-ack-replicas, for replica
+// acknowledgements (a batch without writes is never held);
+// Client.atomically runs several handlers under one set of shard locks
+// and emits them as MULTI/EXEC (EXEC); the command flags say what MULTI
+// may queue and what a read-only replica refuses.
+//
+// # Replication
+//
+// repl.go walks through it. A master's stream is the replication stream:
+// each replica reads it through its own cursor — from a snapshot's offset
+// (Keyspace.Snapshot(true), full resync) or from the offset it has, while
+// the backlog (Stream.SetBacklog) still holds it (partial resync). A
+// replica applies the master's commands through the command table and
+// appends the master's bytes unchanged to its own stream (Tx.verbatim),
+// so offsets match across a failover.
 package backend
