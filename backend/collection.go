@@ -1,6 +1,9 @@
 package backend
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
 // Helpers shared by the collection families (hashes, lists, sets, sorted
 // sets).
@@ -83,3 +86,7 @@ func countArg(b []byte) (int64, string) {
 const errMustBePositive = "ERR value is out of range, must be positive"
 
 func itoa(n int) []byte { return strconv.AppendInt(nil, int64(n), 10) }
+
+// sbytes views s as bytes without copying, for read-only uses (the
+// arguments of an Object's Rewrite, which are copied into the output).
+func sbytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

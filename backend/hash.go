@@ -84,7 +84,7 @@ func (h *hashObj) Rewrite(key string, emit func(args ...[]byte)) {
 	args := make([][]byte, 0, 2+2*rewriteBatch)
 	args = append(args, []byte("HSET"), []byte(key))
 	h.each(func(f, v string) bool {
-		args = append(args, []byte(f), []byte(v))
+		args = append(args, sbytes(f), sbytes(v))
 		if len(args) == 2+2*rewriteBatch {
 			emit(args...)
 			args = args[:2]

@@ -33,7 +33,7 @@ func (l *listObj) Rewrite(key string, emit func(args ...[]byte)) {
 	args := make([][]byte, 0, 2+rewriteBatch)
 	args = append(args, []byte("RPUSH"), []byte(key))
 	l.t.Ascend(0, func(_ int, v string) bool {
-		args = append(args, []byte(v))
+		args = append(args, sbytes(v))
 		if len(args) == 2+rewriteBatch {
 			emit(args...)
 			args = args[:2]

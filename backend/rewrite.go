@@ -255,7 +255,21 @@ func writeSnapshot(ctx context.Context, w io.Writer, snap *Snapshot) (int, error
 		buf = buf[:0]
 	}
 	snap.Range(0, func(it snapItem) bool {
-		buf = appendSnapItem(buf, it)
+		if it.e.isObject() {
+			// Collections are flushed as they are written, not built
+			// whole in memory (a large one is tens of megabytes).
+			it.e.rec().obj.Rewrite(it.e.key(), func(args ...[]byte) {
+				buf = appendCommand(buf, args...)
+				if len(buf) > 64<<10 {
+					flush()
+				}
+			})
+			if it.at >= 0 {
+				buf = appendCommandStrings(buf, "PEXPIREAT", it.e.key(), strconv.FormatInt(it.at, 10))
+			}
+		} else {
+			buf = appendSnapItem(buf, it)
+		}
 		n++
 		if len(buf) > 64<<10 {
 			flush()

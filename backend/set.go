@@ -81,7 +81,7 @@ func (s *setObj) Rewrite(key string, emit func(args ...[]byte)) {
 	args := make([][]byte, 0, 2+rewriteBatch)
 	args = append(args, []byte("SADD"), []byte(key))
 	s.each(func(m string) bool {
-		args = append(args, []byte(m))
+		args = append(args, sbytes(m))
 		if len(args) == 2+rewriteBatch {
 			emit(args...)
 			args = args[:2]

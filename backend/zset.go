@@ -86,11 +86,14 @@ func (z *zsetObj) MemoryUsage() int {
 func (z *zsetObj) Rewrite(key string, emit func(args ...[]byte)) {
 	args := make([][]byte, 0, 2+2*rewriteBatch)
 	args = append(args, []byte("ZADD"), []byte(key))
+	var scores []byte // this batch's scores, one buffer
 	z.ord.Ascend(0, func(_ int, it zitem) bool {
-		args = append(args, scoreArg(it.score), []byte(it.m))
+		from := len(scores)
+		scores = appendScoreArg(scores, it.score)
+		args = append(args, scores[from:len(scores):len(scores)], sbytes(it.m))
 		if len(args) == 2+2*rewriteBatch {
 			emit(args...)
-			args = args[:2]
+			args, scores = args[:2], scores[:0]
 		}
 		return true
 	})

@@ -164,14 +164,16 @@ func trimFraction(s []byte) []byte {
 
 // scoreArg formats a score for the write stream and AOF rewrite: the
 // shortest text that parses back to the same double.
-func scoreArg(f float64) []byte {
+func scoreArg(f float64) []byte { return appendScoreArg(nil, f) }
+
+func appendScoreArg(b []byte, f float64) []byte {
 	switch {
 	case math.IsInf(f, 1):
-		return []byte("inf")
+		return append(b, "inf"...)
 	case math.IsInf(f, -1):
-		return []byte("-inf")
+		return append(b, "-inf"...)
 	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64)
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
 // listpackScore is how a score reads back from a listpack (ZSCAN of a
