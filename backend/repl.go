@@ -499,3 +499,10 @@ func (r *replication) resetStats() {
 	r.syncPartialOK.Store(0)
 	r.syncPartialErr.Store(0)
 }
+
+// backlogMemory is INFO's mem_replication_backlog: the stream bytes
+// retained (backlog and replicas not yet served).
+func (r *replication) backlogMemory() int64 {
+	start, end := r.s.stream.bounds()
+	return end - start
+}
