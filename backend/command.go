@@ -161,6 +161,7 @@ func newCommandTable() commandTable {
 	t.add(zsetCommands()...)
 	t.add(multiCommands()...)
 	t.add(watchCommands()...)
+	t.add(dumpCommands()...)
 	t.add(replicationCommands()...)
 	return t
 }
