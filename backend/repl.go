@@ -125,7 +125,7 @@ func (r *replication) configChanged(prev, next Config) string {
 	if next.ReplBacklogSize != prev.ReplBacklogSize {
 		r.mu.Lock()
 		if r.backlog {
-			r.s.stream.SetBacklog(next.ReplBacklogSize)
+			r.s.ks.setBacklog(next.ReplBacklogSize)
 		}
 		r.mu.Unlock()
 	}
@@ -234,7 +234,7 @@ func (r *replication) ensureBacklogLocked(newHistory bool) {
 		return
 	}
 	r.backlog = true
-	r.s.stream.SetBacklog(r.s.Config().ReplBacklogSize)
+	r.s.ks.setBacklog(r.s.Config().ReplBacklogSize)
 	if newHistory {
 		r.replid, r.replid2, r.secondOff = newReplID(), noReplID, -1
 		r.s.log.Info("Replication backlog created", "replid", r.replid, "replid2", r.replid2)
@@ -505,4 +505,18 @@ func (r *replication) resetStats() {
 func (r *replication) backlogMemory() int64 {
 	start, end := r.s.stream.bounds()
 	return end - start
+}
+
+// setBacklog sets the stream's backlog with every shard locked: switching
+// the stream between its lock-free idle mode and retaining bytes must not
+// race with an append (writers append holding their shard lock), as for
+// Snapshot and StreamCursor.
+func (ks *Keyspace) setBacklog(n int64) {
+	for i := range ks.shards {
+		ks.shards[i].mu.Lock()
+	}
+	ks.stream.SetBacklog(n)
+	for i := len(ks.shards) - 1; i >= 0; i-- {
+		ks.shards[i].mu.Unlock()
+	}
 }

@@ -444,7 +444,7 @@ func (r *replication) cronMaster(now time.Time) {
 		now.Sub(r.noReplicas) > time.Duration(cfg.ReplBacklogTTL)*time.Second
 	if ttlOver {
 		r.backlog = false
-		s.stream.SetBacklog(0)
+		s.ks.setBacklog(0)
 		// Redis changes the replication ID when it frees the backlog.
 		r.replid, r.replid2, r.secondOff = newReplID(), noReplID, -1
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -528,4 +529,55 @@ func TestWritableReplica(t *testing.T) {
 	if rc.Get(ctx, "local").Val() != "x" || rc.Get(ctx, "b").Val() != "2" {
 		t.Fatal("writable replica lost a write")
 	}
+}
+
+// TestReplicaAttachUnderLoad: replicas attach (backlog created, snapshot
+// taken), detach and resume while clients write concurrently; non
+// idempotent writes (INCR, RPUSH, APPEND) expose any byte lost or doubled.
+func TestReplicaAttachUnderLoad(t *testing.T) {
+	m := startServer(t, nil)
+	mc := client(t, m.addr())
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client(t, m.addr())
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := strconv.Itoa(i % 50)
+				pipe := c.Pipeline()
+				pipe.Incr(ctx, "n"+k)
+				pipe.RPush(ctx, "l"+k, w)
+				pipe.Append(ctx, "s"+k, "x")
+				pipe.HIncrBy(ctx, "h", "f"+k, 1)
+				if _, err := pipe.Exec(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	r1 := startReplica(t, m.addr(), nil)
+	time.Sleep(100 * time.Millisecond)
+	r2 := startReplica(t, m.addr(), nil)
+	rc1, rc2 := client(t, r1.addr()), client(t, r2.addr())
+	time.Sleep(200 * time.Millisecond)
+	rc2.Do(ctx, "REPLICAOF", "NO", "ONE")
+	time.Sleep(50 * time.Millisecond)
+	rc2.Do(ctx, "REPLICAOF", "127.0.0.1", strings.Fields(replicaOf(m.addr()))[1])
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	waitSynced(t, mc, rc1, rc2)
+	want := replDump(t, mc)
+	sameDump(t, "replica 1", want, replDump(t, rc1))
+	sameDump(t, "replica 2", want, replDump(t, rc2))
 }
