@@ -337,6 +337,10 @@ func cmdReplicaOf(c *Client, args [][]byte) {
 		return
 	}
 	host := string(args[1])
+	// Fencing does not survive REPLICAOF host port: a replica refuses
+	// writes anyway (READONLY). It survives REPLICAOF NO ONE, which the
+	// watchdog sends while promoting, before lifting the fence itself.
+	r.clearFence()
 	r.mu.Lock()
 	same := r.masterHost != "" && strings.EqualFold(r.masterHost, host) && r.masterPort == int(port)
 	r.mu.Unlock()
@@ -345,10 +349,6 @@ func cmdReplicaOf(c *Client, args [][]byte) {
 		c.status("OK Already connected to specified master")
 		return
 	}
-	// Fencing does not survive REPLICAOF host port: a replica refuses
-	// writes anyway (READONLY). It survives REPLICAOF NO ONE, which the
-	// watchdog sends while promoting, before lifting the fence itself.
-	r.clearFence()
 	r.setMaster(host, int(port))
 	c.s.log.Info("REPLICAOF " + masterAddr(host, int(port)) + " enabled (user request from '" + c.info(time.Now()) + "')")
 	c.ok()

@@ -134,6 +134,7 @@ func (l *masterLink) session(mc *Client) error {
 	defer stopClose()
 	lr := &linkReader{l: l, conn: conn, timeout: timeout}
 	l.lastIO.Store(time.Now().UnixMilli())
+	l.multi = nil // a transaction cut by the last disconnection is sent again
 
 	l.state.Store(linkHandshake)
 	s.log.Info("MASTER <-> REPLICA sync started")
