@@ -462,6 +462,113 @@ func bsearch[T any](s []T, x T, cmp func(a, b T) int) int {
 	return lo
 }
 
+// Upsert stores x in an ordered tree in one descent: an item equal to x
+// under cmp is replaced by merge(old) (the order must not change); else
+// fresh(x) is inserted in order (x may alias memory the tree must not
+// keep: fresh makes the item to store). It reports whether it inserted.
+func (t *btree[T]) Upsert(x T, cmp func(a, b T) int, merge func(old T) T, fresh func(x T) T) bool {
+	if t.root == nil {
+		t.root = &bnode[T]{owner: t.owner, items: make([]T, 0, 4)}
+	}
+	t.root = t.own(t.root)
+	r, inserted := t.upsert(t.root, x, cmp, merge, fresh)
+	if r != nil {
+		l := t.root
+		t.root = &bnode[T]{owner: t.owner,
+			kids:  []*bnode[T]{l, r},
+			sizes: []int{l.size(), r.size()},
+			lasts: []T{l.last(), r.last()}}
+	}
+	if inserted {
+		t.n++
+	}
+	return inserted
+}
+
+func (t *btree[T]) upsert(n *bnode[T], x T, cmp func(a, b T) int, merge, fresh func(T) T) (*bnode[T], bool) {
+	if n.leaf() {
+		k := bsearch(n.items, x, cmp)
+		if k < len(n.items) && cmp(n.items[k], x) == 0 {
+			n.items[k] = merge(n.items[k])
+			return nil, false
+		}
+		return t.insert(n, k, fresh(x)), true
+	}
+	k := bsearch(n.lasts, x, cmp)
+	if k == len(n.kids) {
+		k-- // beyond every item: append to the last child
+	}
+	c := t.own(n.kids[k])
+	n.kids[k] = c
+	r, inserted := t.upsert(c, x, cmp, merge, fresh)
+	if inserted && r == nil {
+		n.sizes[k]++
+	}
+	if r != nil {
+		n.sizes[k] = c.size()
+		n.kids = insertAt(n.kids, k+1, r)
+		n.sizes = insertAt(n.sizes, k+1, r.size())
+		n.lasts = insertAt(n.lasts, k+1, r.last())
+	}
+	n.lasts[k] = c.last()
+	if len(n.kids) > btMax {
+		return t.split(n), inserted
+	}
+	return nil, inserted
+}
+
+// DeleteKey removes the item equal to x under cmp from an ordered tree
+// in one descent, and returns it.
+func (t *btree[T]) DeleteKey(x T, cmp func(a, b T) int) (T, bool) {
+	var zero T
+	if t.root == nil {
+		return zero, false
+	}
+	// Check presence first without copying a path (a miss writes nothing).
+	n := t.root
+	for !n.leaf() {
+		k := bsearch(n.lasts, x, cmp)
+		if k == len(n.kids) {
+			return zero, false
+		}
+		n = n.kids[k]
+	}
+	k := bsearch(n.items, x, cmp)
+	if k == len(n.items) || cmp(n.items[k], x) != 0 {
+		return zero, false
+	}
+	t.root = t.own(t.root)
+	v := t.delKey(t.root, x, cmp)
+	t.n--
+	t.shrinkRoot()
+	return v, true
+}
+
+func (t *btree[T]) delKey(n *bnode[T], x T, cmp func(a, b T) int) T {
+	if n.leaf() {
+		k := bsearch(n.items, x, cmp)
+		v := n.items[k]
+		n.items = removeAt(n.items, k)
+		return v
+	}
+	k := bsearch(n.lasts, x, cmp)
+	c := t.own(n.kids[k])
+	n.kids[k] = c
+	v := t.delKey(c, x, cmp)
+	n.sizes[k]--
+	if n.sizes[k] == 0 {
+		n.kids = removeAt(n.kids, k)
+		n.sizes = removeAt(n.sizes, k)
+		n.lasts = removeAt(n.lasts, k)
+		return v
+	}
+	n.lasts[k] = c.last()
+	if c.width() < btMin {
+		t.rebalance(n, k)
+	}
+	return v
+}
+
 // Get returns the item equal to x under cmp.
 func (t *btree[T]) Get(x T, cmp func(a, b T) int) (T, int, bool) {
 	i, ok := t.Search(x, cmp)

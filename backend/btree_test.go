@@ -124,15 +124,36 @@ func TestBtreeOrdered(t *testing.T) {
 	c := cmp.Compare[int]
 	for step := 0; step < 50000; step++ {
 		x := r.IntN(5000)
+		if step%7 == 0 {
+			if _, ok := tr.DeleteKey(5000+x, c); ok {
+				t.Fatal("DeleteKey of an absent item")
+			}
+		}
 		i, found := tr.Search(x, c)
 		j, mfound := slices.BinarySearch(model, x)
 		if i != j || found != mfound {
 			t.Fatalf("Search(%d) = %d %v, want %d %v", x, i, found, j, mfound)
 		}
-		if found {
+		switch {
+		case found && step%3 == 0:
+			// Upsert of a present item replaces it in place.
+			if tr.Upsert(x, c, func(o int) int { return o }, func(int) int { panic("inserted") }) {
+				t.Fatal("Upsert inserted a present item")
+			}
+		case found && step%5 == 0:
+			if v, ok := tr.DeleteKey(x, c); !ok || v != x {
+				t.Fatalf("DeleteKey(%d) = %d %v", x, v, ok)
+			}
+			model = slices.Delete(model, j, j+1)
+		case found:
 			tr.Delete(i)
 			model = slices.Delete(model, j, j+1)
-		} else {
+		case step%2 == 0:
+			if !tr.Upsert(x, c, func(int) int { panic("merged") }, func(v int) int { return v }) {
+				t.Fatal("Upsert did not insert")
+			}
+			model = slices.Insert(model, j, x)
+		default:
 			tr.Insert(i, x)
 			model = slices.Insert(model, j, x)
 		}

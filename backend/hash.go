@@ -136,17 +136,10 @@ func (h *hashObj) get(f []byte) (string, bool) {
 // set sets field f to v; it reports whether the field is new.
 func (h *hashObj) set(f, v []byte) bool {
 	if h.big != nil {
-		x := hashEntry{h: hashKey(f), f: bstr(f)}
-		i, ok := h.big.Search(x, cmpHashEntry)
-		if ok {
-			old := h.big.At(i)
-			old.v = string(v)
-			h.big.Set(i, old)
-			return false
-		}
-		x.f, x.v = string(f), string(v)
-		h.big.Insert(i, x)
-		return true
+		vs := string(v)
+		return h.big.Upsert(hashEntry{h: hashKey(f), f: bstr(f), v: vs}, cmpHashEntry,
+			func(old hashEntry) hashEntry { old.v = vs; return old },
+			func(x hashEntry) hashEntry { x.f = string(f); return x })
 	}
 	fs := bstr(f)
 	for i := range h.small {

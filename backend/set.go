@@ -146,14 +146,9 @@ func (s *setObj) add(lim *typeLimits, m []byte) bool {
 		}
 		s.toBig()
 	}
-	x := setEntry{hashKey(m), bstr(m)}
-	i, found := s.big.Search(x, cmpSetEntry)
-	if found {
-		return false
-	}
-	x.m = string(m)
-	s.big.Insert(i, x)
-	return true
+	return s.big.Upsert(setEntry{hashKey(m), bstr(m)}, cmpSetEntry,
+		func(old setEntry) setEntry { return old },
+		func(x setEntry) setEntry { x.m = string(m); return x })
 }
 
 // remove deletes m; it reports whether it was there.

@@ -55,14 +55,8 @@ func cmdSAdd(c *Client, args [][]byte) {
 		}
 		tx.putObject(key, s, false)
 	} else {
-		var mut *setObj
+		mut := mutable[*setObj](tx, sh, e)
 		for _, m := range args[2:] {
-			if mut == nil {
-				if s.has(m) {
-					continue
-				}
-				mut = mutable[*setObj](tx, sh, e)
-			}
 			if mut.add(lim, m) {
 				n++
 			}

@@ -130,36 +130,29 @@ func (z *zsetObj) stored(s float64) float64 {
 // insert adds a member known to be absent.
 func (z *zsetObj) insert(m string, score float64) {
 	score = z.stored(score)
-	i, _ := z.ord.Search(zitem{score, m}, cmpZitem)
-	z.ord.Insert(i, zitem{score, m})
-	x := zmember{h: hashKeyString(m), m: m, score: score}
-	j, _ := z.dict.Search(x, cmpZmember)
-	z.dict.Insert(j, x)
+	keep := func(old zitem) zitem { return old }
+	same := func(x zitem) zitem { return x }
+	z.ord.Upsert(zitem{score, m}, cmpZitem, keep, same)
+	z.dict.Upsert(zmember{h: hashKeyString(m), m: m, score: score}, cmpZmember,
+		func(old zmember) zmember { return old }, func(x zmember) zmember { return x })
 }
 
 // update moves a present member from score old to score s.
 func (z *zsetObj) update(m string, old, s float64) {
 	s = z.stored(s)
-	i, _ := z.ord.Search(zitem{old, m}, cmpZitem)
-	z.ord.Delete(i)
-	i, _ = z.ord.Search(zitem{s, m}, cmpZitem)
-	z.ord.Insert(i, zitem{s, m})
-	x := zmember{h: hashKeyString(m), m: m}
-	j, _ := z.dict.Search(x, cmpZmember)
-	x.score = s
-	z.dict.Set(j, x)
+	z.ord.DeleteKey(zitem{old, m}, cmpZitem)
+	z.ord.Upsert(zitem{s, m}, cmpZitem, func(o zitem) zitem { return o }, func(x zitem) zitem { return x })
+	z.dict.Upsert(zmember{h: hashKeyString(m), m: m, score: s}, cmpZmember,
+		func(o zmember) zmember { o.score = s; return o }, func(x zmember) zmember { return x })
 }
 
 // remove deletes member m; it reports whether it was there.
 func (z *zsetObj) remove(m []byte) bool {
-	x := zmember{h: hashKey(m), m: bstr(m)}
-	j, ok := z.dict.Search(x, cmpZmember)
+	x, ok := z.dict.DeleteKey(zmember{h: hashKey(m), m: bstr(m)}, cmpZmember)
 	if !ok {
 		return false
 	}
-	s := z.dict.Delete(j).score
-	i, _ := z.ord.Search(zitem{s, bstr(m)}, cmpZitem)
-	z.ord.Delete(i)
+	z.ord.DeleteKey(zitem{x.score, x.m}, cmpZitem)
 	return true
 }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # shardis-server vs redis-server: redis-benchmark SET/GET at -P 1 and -P 16
 # (-c 50 -n 200000 -r 100000), interleaved in the same run, with AOF off and
-# with AOF everysec; then RSS after loading 1M keys of 10-byte values.
+# with AOF everysec; the collection commands HSET, LPUSH, LPOP, SADD, ZADD
+# and LRANGE_100 at -P 16 (BENCH_TYPES, BENCH_TYPES_ROUNDS); then RSS after
+# loading 1M keys of 10-byte values. BENCH_ONLY=types runs the collections
+# part alone.
 # Both servers are started here on free ports and stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,6 +67,7 @@ median() { sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 ROUNDS=${BENCH_ROUNDS:-3}
+if [ "${BENCH_ONLY:-}" != types ]; then
 echo "redis-benchmark -c $CLIENTS -n $N -r $KEYS, median of $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "shardis = default GOMAXPROCS ($(nproc)); shardis/1 = GOMAXPROCS=1 (redis-server uses one core for commands)"
 printf '%-8s %-4s %-3s | %10s %6s %6s | %10s %6s %6s %5s | %10s %6s %6s %5s\n' aof test P \
@@ -102,6 +106,47 @@ for aof in no everysec; do
   done
   stop "$s1pid"; stop "$spid"; stop "$rpid"
 done
+fi
+
+# Collections: redis-benchmark's HSET, LPUSH, LPOP, SADD, ZADD and LRANGE_100
+# (all on one key each, as redis-benchmark does them) at -P 16, AOF off, the
+# two servers interleaved round by round (the order alternates), data flushed
+# before each run. Each figure is the median of the rounds.
+TYPES_TESTS=${BENCH_TYPES:-hset,lpush,lpop,sadd,zadd,lrange_100}
+TYPES_ROUNDS=${BENCH_TYPES_ROUNDS:-$ROUNDS}
+# typesbench PORT -> lines "TEST rps p50 p99"
+typesbench() {
+  redis-cli -p "$1" flushall >/dev/null
+  redis-benchmark -p "$1" -c "$CLIENTS" -n "$N" -r "$KEYS" -P 16 -t "$TYPES_TESTS" --csv -q 2>/dev/null |
+    awk -F'"' 'NR>1 && $2 !~ /needed/ { split($2, n, " "); print n[1], $4, $10, $14 }'
+}
+echo
+echo "collections, redis-benchmark -t $TYPES_TESTS -P 16 -c $CLIENTS -n $N -r $KEYS, AOF off;" \
+  "median of $TYPES_ROUNDS interleaved rounds; load $(cut -d' ' -f1-3 /proc/loadavg)"
+start redis no; rport=$PORT; rpid=$PID
+start shardis no; sport=$PORT; spid=$PID
+declare -A tres=()
+for round in $(seq 1 "$TYPES_ROUNDS"); do
+  order=(r s); (( round % 2 == 0 )) && order=(s r)
+  for who in "${order[@]}"; do
+    port=$rport; [ "$who" = s ] && port=$sport
+    while read -r t rps p50 p99; do
+      [ -n "$t" ] && tres[$who,$t]+="$rps $p50 $p99"$'\n'
+    done < <(typesbench "$port")
+  done
+done
+printf '%-12s | %10s %6s %6s | %10s %6s %6s %5s\n' test "redis/s" p50 p99 "shardis/s" p50 p99 ratio
+for t in LPUSH LPOP SADD HSET ZADD LRANGE_100; do
+  [ -n "${tres[r,$t]:-}" ] || continue
+  read -r rr rp50 rp99 <<<"$(printf '%s' "${tres[r,$t]}" | grep . | median)"
+  read -r sr sp50 sp99 <<<"$(printf '%s' "${tres[s,$t]:-0 0 0}" | grep . | median)"
+  printf '%-12s | %10.0f %6s %6s | %10.0f %6s %6s %5s\n' "$t" "$rr" "$rp50" "$rp99" "$sr" "$sp50" "$sp99" \
+    "$(awk -v a="$sr" -v b="$rr" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+stop "$spid"; stop "$rpid"
+
+[ "${BENCH_ONLY:-}" = types ] && exit 0
 
 # Memory: the same LOADKEYS keys "key:<i>" with 10-byte values in each.
 gen() {
