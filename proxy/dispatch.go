@@ -41,14 +41,16 @@ func (s *session) dispatch(req *request, c *command) {
 	}
 }
 
-// forward sends the command's raw bytes to sh's master.
+// forward sends the command's raw bytes to sh's master (or, for a read
+// under read_from, to a replica: see target in readfrom.go).
 func (s *session) forward(req *request, sh *Shard, raw []byte) {
-	if sh.errReply != nil {
-		req.setReply(sh.errReply)
+	sv, errReply := s.target(req, sh)
+	if errReply != nil {
+		req.setReply(errReply)
 		return
 	}
 	req.forwarded = true
-	conn := sh.master.connFor(s.id)
+	conn := sv.connFor(s.id)
 	if conn.enqueue(req, raw) {
 		s.touch(conn)
 	}

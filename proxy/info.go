@@ -142,6 +142,8 @@ func (p *Pool) infoPool(_ *session, b *strings.Builder) {
 		}
 	}
 	field(b, "shards_live", live)
+	field(b, "read_from", cfg.ReadFrom)
+	p.infoZooKeeper(b)
 }
 
 func (p *Pool) infoServers(_ *session, b *strings.Builder) {
@@ -187,6 +189,9 @@ func (p *Pool) infoServers(_ *session, b *strings.Builder) {
 				"failures="+strconv.Itoa(int(sv.failures.Load())),
 				"ejected_at="+strconv.FormatInt(sv.ejectedAt.Load(), 10),
 			)
+		}
+		if len(sh.Replicas) > 0 {
+			parts = append(parts, "replicas="+strings.Join(sh.Replicas, "|"))
 		}
 		if len(sh.Ranges) > 0 {
 			parts = append(parts, "slots="+hashring.FormatRanges(sh.Ranges))

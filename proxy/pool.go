@@ -31,6 +31,9 @@ type Pool struct {
 
 	table atomic.Pointer[RouteTable]
 
+	zk     poolZK        // ZooKeeper topology and registration (zk_pool.go)
+	readRR atomic.Uint64 // read_from round-robin (readfrom.go)
+
 	routeMu sync.Mutex // serializes table builds; guards topo, version, servers
 	topo    Topology
 	version uint64
@@ -55,7 +58,7 @@ func newPool(px *Proxy, cfg *conf.Pool) (*Pool, error) {
 		sessions: map[*session]struct{}{},
 	}
 	p.stats.cmds = make([]cmdStats, len(commandTable)+1)
-	if err := p.SetTopology(StaticTopology(cfg)); err != nil {
+	if err := p.SetTopology(initialTopology(cfg)); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -45,6 +45,12 @@ type Options struct {
 	// DrainTimeout bounds how long Serve waits, once its context is
 	// done, for requests in flight; 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// Announce is the address the pools register in ZooKeeper
+	// (zookeeper_path) instead of their listen address: a host (each
+	// pool's listen port is added) or "host:port" (for one pool behind
+	// NAT). "" registers the listen address; a wildcard listen host
+	// (0.0.0.0) is then replaced by this machine's first non-loopback IP.
+	Announce string
 
 	// retireGrace overrides retireGrace (tests).
 	retireGrace time.Duration
@@ -63,6 +69,8 @@ type Proxy struct {
 	cmds  *commandSet
 	reqs  requestPool
 	stats proxyStats
+
+	zks zkClients // ZooKeeper connections shared by the pools (zk.go)
 
 	nextClientID atomic.Uint64
 	serving      atomic.Bool
@@ -180,6 +188,13 @@ func (px *Proxy) Serve(ctx context.Context) error {
 		px.statsAddr.Store(&a)
 	}
 	px.serving.Store(true)
+	if err := px.startZooKeeper(); err != nil {
+		closeAll()
+		if statsLn != nil {
+			statsLn.Close()
+		}
+		return err
+	}
 
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -223,6 +238,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 	<-ctx.Done()
 	px.log.Info("shutting down: draining clients", "timeout", px.opts.DrainTimeout)
 	close(done)
+	px.stopZooKeeper() // unregister first: discovery stops sending clients here
 	for _, p := range px.pools {
 		p.stopAccepting()
 	}

@@ -27,6 +27,10 @@ type ShardSpec struct {
 	Weight int
 	// Ranges are the slots the shard owns in a slot-based topology.
 	Ranges []hashring.Range
+	// Unavailable, when set, is the error (without its leading '-')
+	// every request for the shard's keys gets at once, whatever its
+	// master: e.g. a ZooKeeper pool that has no topology yet.
+	Unavailable string
 }
 
 // DisplayName is how replies and logs name the shard: Name, or Master for
@@ -177,9 +181,12 @@ func newRouteTable(topo Topology, version uint64, resolve func(addr string, shar
 	for i, spec := range topo.Shards {
 		sh := &t.shards[i]
 		sh.ShardSpec, sh.Index = spec, i
-		if spec.Master == "" {
+		if spec.Unavailable != "" {
+			sh.errReply = appendError(nil, spec.Unavailable)
+		} else if spec.Master == "" {
 			sh.errReply = appendError(nil, "CLUSTERDOWN shard "+spec.DisplayName()+" has no master")
-		} else {
+		}
+		if spec.Master != "" {
 			sh.master = resolve(spec.Master, spec)
 			if ejected != nil && ejected(sh.master) {
 				ej[i], anyEjected = true, true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 )
 
 // defaultConfFile is where shardis-proxy looks for its pools without -c.
@@ -28,6 +29,7 @@ type options struct {
 	drainTimeout  int    // --drain-timeout: milliseconds to wait for requests in flight at SIGTERM
 	cpuProfile    string // --cpu-profile: write a pprof CPU profile of the whole run to this file
 	threads       int    // --threads: OS threads running Go code (GOMAXPROCS); 0 = one per CPU
+	announce      string // --announce: host or host:port registered in ZooKeeper instead of the listen address
 }
 
 // newFlagSet registers every flag on a new FlagSet writing its usage to w.
@@ -76,6 +78,7 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.drainTimeout, "drain-timeout", 10000, "msec to wait at SIGTERM for requests in flight")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
 	fs.IntVar(&o.threads, "threads", 0, "threads running the proxy (GOMAXPROCS); 0: one per CPU")
+	fs.StringVar(&o.announce, "announce", "", "host (or host:port) registered in ZooKeeper instead of the listen address (for 0.0.0.0 listeners, NAT)")
 	fs.Usage = func() {
 		fmt.Fprintf(w, "Usage: shardis-proxy [-htVD] [-v verbosity level] [-o output file]\n"+
 			"                     [-c conf file|dir] [-s stats port] [-a stats addr]\n"+
@@ -92,6 +95,7 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 		fmt.Fprintf(w, "  --drain-timeout\n\t%s (default: 10000)\n", fs.Lookup("drain-timeout").Usage)
 		fmt.Fprintf(w, "  --cpu-profile\n\t%s\n", fs.Lookup("cpu-profile").Usage)
 		fmt.Fprintf(w, "  --threads\n\t%s\n", fs.Lookup("threads").Usage)
+		fmt.Fprintf(w, "  --announce host[:port]\n\t%s\n", fs.Lookup("announce").Usage)
 	}
 	return fs
 }
@@ -118,6 +122,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o options, status int,
 		return o, 2, false
 	case o.threads < 0:
 		fmt.Fprintf(stderr, "shardis-proxy: option --threads requires a non-negative number\n")
+		return o, 2, false
+	case strings.ContainsAny(o.announce, " \t/,"):
+		fmt.Fprintf(stderr, "shardis-proxy: option --announce requires a host or host:port\n")
 		return o, 2, false
 	case o.drainTimeout < 0:
 		fmt.Fprintf(stderr, "shardis-proxy: option --drain-timeout requires a non-negative number of milliseconds\n")

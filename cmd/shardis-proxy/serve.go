@@ -51,6 +51,7 @@ func serve(opts options, stderr io.Writer) int {
 		Logger:        log,
 		Version:       version(),
 		DrainTimeout:  time.Duration(opts.drainTimeout) * time.Millisecond,
+		Announce:      opts.announce,
 	}
 	if opts.statsPort > 0 {
 		po.StatsAddr = net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort))
