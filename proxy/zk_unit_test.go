@@ -180,7 +180,7 @@ func TestAnnounceAddr(t *testing.T) {
 	}
 	for _, c := range []struct {
 		listen, announce, want string
-		guessed              bool
+		guessed                bool
 	}{
 		{"10.1.2.3:22121", "", "10.1.2.3:22121", false},
 		{"10.1.2.3:22121", "proxy-1.example", "proxy-1.example:22121", false},
