@@ -31,6 +31,7 @@ func TestZooKeeper(t *testing.T) {
 		{"WatcherExpiry", testWatcherExpiry},
 		{"WatcherPoolCreatedLater", testWatcherPoolCreatedLater},
 		{"ShardWatcher", testShardWatcher},
+		{"NodeWatcher", testNodeWatcher},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

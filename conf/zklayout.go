@@ -67,6 +67,38 @@ func (l Layout) PoolPath(pool string) string { return l.ClusterRoot() + "/" + po
 // ShardPath is <root>/cluster/<pool>/<shard>.
 func (l Layout) ShardPath(pool, shard string) string { return l.PoolPath(pool) + "/" + shard }
 
+// FailoverRoot is <root>/failover, where manual failover requests live.
+func (l Layout) FailoverRoot() string { return l.root() + "/failover" }
+
+// FailoverPath is <root>/failover/<pool>/<shard>: the shard's manual
+// failover request (EPHEMERAL, owned by the admin's session; see
+// FailoverRequest and docs/failover.md).
+func (l Layout) FailoverPath(pool, shard string) string {
+	return l.FailoverRoot() + "/" + pool + "/" + shard
+}
+
+// ErrNotShardPath is a path that is not <root>/cluster/<pool>/<shard>.
+var ErrNotShardPath = fmt.Errorf("%w: not a shard path", ErrBadZnodeName)
+
+// ParseShardPath splits a shard znode path <root>/cluster/<pool>/<shard>
+// (e.g. /redis/cluster/icd/redis-0000) into its layout (root /redis) and
+// the pool and shard names. The root may be "/" (/cluster/icd/redis-0000).
+func ParseShardPath(shardPath string) (l Layout, pool, shard string, err error) {
+	parts := strings.Split(shardPath, "/")
+	n := len(parts)
+	if !strings.HasPrefix(shardPath, "/") || n < 4 || parts[n-3] != "cluster" || parts[n-2] == "" || parts[n-1] == "" {
+		return Layout{}, "", "", fmt.Errorf("%w: %q (want <root>/cluster/<pool>/<shard>, e.g. /redis/cluster/icd/redis-0000)", ErrNotShardPath, shardPath)
+	}
+	root := strings.Join(parts[:n-3], "/")
+	if root == "" {
+		root = "/"
+	}
+	if err := checkZnodePath(shardPath); err != nil {
+		return Layout{}, "", "", fmt.Errorf("%w: %v", ErrNotShardPath, err)
+	}
+	return Layout{Root: root}, parts[n-2], parts[n-1], nil
+}
+
 // CheckPoolName checks a pool name for use as one znode name.
 func CheckPoolName(name string) error { return checkZnodeName("pool", name) }
 

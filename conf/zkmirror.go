@@ -260,7 +260,7 @@ func (m *mirror) snap(path, name string, level int) *rawNode {
 	if n == nil || !n.exists {
 		return nil
 	}
-	r := &rawNode{Name: name, Data: n.data, Version: n.stat.Version, Owner: n.stat.EphemeralOwner}
+	r := &rawNode{Name: name, Data: n.data, Version: n.stat.Version, Owner: n.stat.EphemeralOwner, Czxid: n.stat.Czxid, Mzxid: n.stat.Mzxid}
 	if level < m.depth {
 		for _, c := range n.children {
 			if cr := m.snap(joinZnode(path, c), c, level+1); cr != nil {

@@ -329,6 +329,8 @@ type rawNode struct {
 	Data     []byte
 	Version  int32
 	Owner    int64
+	Czxid    int64 // zxid of the creation: a node deleted and created again differs
+	Mzxid    int64 // zxid of the last data change
 	Children []*rawNode
 }
 

@@ -131,7 +131,7 @@ func (w *Watchdog) Run(parent context.Context) error {
 			}
 		}
 	})
-	rw := &requestWatcher{z: z, path: w.reqPath, poll: max(time.Second, 2*cfg.ProbeInterval), results: send, log: w.log}
+	rw := &requestWatcher{z: z, path: w.reqPath, results: send, log: w.log}
 	goRun(func() { _ = rw.run(ctx) })
 
 	probes := make(chan uint64, 1)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"time"
 
 	"github.com/shardis/shardis/conf"
 )
@@ -99,78 +96,4 @@ func shardUpdate(u conf.ShardUpdate) Membership {
 		return Membership{Err: u.Err}
 	}
 	return Membership{Members: membersOf(u.Shard)}
-}
-
-// requestWatcher follows the shard's failover request znode. conf has no
-// single-znode watcher, so a ShardWatcher on the request path (a node with
-// no children) supplies the change notifications, and the data is read
-// with Get; a slow poll covers a delete and re-create that the watcher
-// coalesced into "no change". Its goroutines are owned by the Watchdog and
-// end with ctx.
-type requestWatcher struct {
-	z       *conf.ZK
-	path    string
-	poll    time.Duration
-	results func(Event)
-	log     *slog.Logger
-}
-
-func (r *requestWatcher) run(ctx context.Context) error {
-	// The request's data is not shard data: the watcher would log every
-	// update as a refused topology. Keep its errors only.
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := conf.NewShardWatcher(r.z, conf.ShardWatcherConfig{Path: r.path, Logger: quiet})
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }() // ends with ctx
-	t := time.NewTicker(r.poll)
-	defer t.Stop()
-	var last RequestUpdate
-	var have bool
-	check := func() {
-		u := r.read()
-		if u.Err != nil && !errors.Is(u.Err, ErrBadRequest) {
-			return // a failed read: the next notification or poll tries again
-		}
-		if have && u.Exists == last.Exists && u.Version == last.Version && u.Req == last.Req {
-			return
-		}
-		if errors.Is(u.Err, ErrBadRequest) {
-			r.log.Warn("ignoring a bad failover request znode", "path", r.path, "err", u.Err)
-		}
-		last, have = u, true
-		r.results(u)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			<-done
-			return ctx.Err()
-		case err := <-done:
-			return err
-		case <-w.Updates():
-			check()
-		case <-t.C:
-			if r.z.Connected() {
-				check()
-			}
-		}
-	}
-}
-
-func (r *requestWatcher) read() RequestUpdate {
-	b, st, err := r.z.Get(r.path)
-	if errors.Is(err, conf.ErrNoNode) {
-		return RequestUpdate{}
-	}
-	if err != nil {
-		return RequestUpdate{Err: err}
-	}
-	req, err := ParseFailoverRequest(b)
-	if err != nil {
-		return RequestUpdate{Exists: true, Version: st.Version, Err: err}
-	}
-	return RequestUpdate{Exists: true, Version: st.Version, Req: req}
 }
