@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -291,6 +293,42 @@ func TestBlockingInMulti(t *testing.T) {
 	r.do("BZPOPMAX", "e", "0")
 	if v := r.do("EXEC"); v != "*3\r\n*-1\r\n$-1\r\n*-1\r\n" {
 		t.Fatalf("EXEC = %q", v)
+	}
+}
+
+// TestBlockedClientShutdown: a client blocked forever does not hold up a
+// graceful shutdown; its connection is closed.
+func TestBlockedClientShutdown(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Port, cfg.Dir = 0, t.TempDir()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.logH.setWriter(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	<-s.Ready()
+	conn, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write(encodeCommand("BLPOP", "forever", "0"))
+	awaitBlocked(t, client(t, s.addr()), 1)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown held up by a blocked client")
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 16)); err == nil {
+		t.Fatal("blocked client's connection still open")
 	}
 }
 
