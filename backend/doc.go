@@ -108,6 +108,29 @@
 // and emits them as MULTI/EXEC (EXEC); the command flags say what MULTI
 // may queue and what a read-only replica refuses.
 //
+// # Collections, transactions, blocking
+//
+// Hashes, lists, sets and sorted sets (hash*.go, list*.go, set*.go,
+// zset*.go) are Objects built on one copy-on-write counted B+tree
+// (btree.go): Clone shares the root in O(1) and each tree copies a node
+// the first time it writes to it, so the copy a snapshot forces under a
+// shard lock never costs O(n). Small hashes and integer sets keep Redis'
+// compact forms (insertion-ordered array, sorted intset) for Redis'
+// reply order; the encoding thresholds are config parameters
+// (encoding.go). In-place changes of a collection call Tx.modified
+// (Redis' signalModifiedKey).
+//
+// A shard with WATCHed keys or blocked clients has hooks (watch.go); the
+// Tx write primitives (put, remove, setExpire, persist, flush) and
+// Tx.modified report every changed key to them: watchers get their dirty
+// flag, and a key created while clients are blocked on it goes to
+// Tx.ready, served by the writing client in Client.commit after it
+// released its locks (blocking.go), before its reply. MULTI makes
+// dispatch queue commands (multi.go, queueMulti); EXEC is
+// Client.atomically over the keys of the queue plus the watched keys.
+// Handlers run inside EXEC (c.atomic) must neither block nor lock shards
+// by other means than the Tx.
+//
 // # Replication
 //
 // repl.go walks through it. A master's stream is the replication stream:
