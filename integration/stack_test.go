@@ -25,14 +25,14 @@ import (
 // rejoins as a replica, as `shardis-admin status` shows.
 
 type stack struct {
-	t        *testing.T
-	zk       *harness.ZooKeeper
-	admin    string
-	cli      string
-	pool     string
-	nodes    map[string]*stackNode // by backend address
-	proxy    *harness.Proc
-	proxyDir string
+	t       *testing.T
+	zk      *harness.ZooKeeper
+	admin   string
+	cli     string
+	pool    string
+	nodes   map[string]*stackNode // by backend address
+	proxy   *harness.Proc         // the first of proxies
+	proxies []*harness.Proc
 }
 
 type stackNode struct {
@@ -120,7 +120,28 @@ func (s *stack) redisCLI(port int, input string) (string, error) {
 	return string(out), err
 }
 
+// stackOptions shape a stack.
+type stackOptions struct {
+	kind        backendKind
+	shards      int
+	replicas    int      // per shard (default 1)
+	proxies     int      // default 1
+	backendArgs []string // extra backend arguments
+}
+
 func startStack(t *testing.T, kind backendKind, shards int) *stack {
+	t.Helper()
+	return startStackWith(t, stackOptions{kind: kind, shards: shards})
+}
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
+	kind, shards := o.kind, o.shards
+	if o.replicas == 0 {
+		o.replicas = 1
+	}
+	if o.proxies == 0 {
+		o.proxies = 1
+	}
 	s := &stack{
 		t:     t,
 		zk:    harness.StartZooKeeper(t),
@@ -135,12 +156,12 @@ func startStack(t *testing.T, kind backendKind, shards int) *stack {
 	wd := harness.Build(t, "./cmd/shardis-watchdog")
 	for i := 0; i < shards; i++ {
 		shard := fmt.Sprintf("redis-%04d", i)
-		for j := 0; j < 2; j++ {
+		for j := 0; j <= o.replicas; j++ {
 			var b *harness.Proc
 			if kind == kindRedis {
-				b = harness.StartRedis(t, "--appendonly", "yes")
+				b = harness.StartRedis(t, append([]string{"--appendonly", "yes"}, o.backendArgs...)...)
 			} else {
-				b = harness.StartShardisServer(t, "", "--appendonly", "yes")
+				b = harness.StartShardisServer(t, "", append([]string{"--appendonly", "yes"}, o.backendArgs...)...)
 			}
 			n := &stackNode{shard: shard, addr: b.Addr, backend: b}
 			n.watchdog = harness.NewProc(t, fmt.Sprintf("watchdog-%s-%d", shard, j), wd, t.TempDir(),
@@ -150,8 +171,18 @@ func startStack(t *testing.T, kind backendKind, shards int) *stack {
 			s.nodes[b.Addr] = n
 		}
 	}
+	for i := 0; i < o.proxies; i++ {
+		s.proxies = append(s.proxies, s.startProxy())
+	}
+	s.proxy = s.proxies[0]
+	return s
+}
+
+// startProxy starts one shardis-proxy of the pool on a free port.
+func (s *stack) startProxy() *harness.Proc {
+	t := s.t
 	port := harness.FreePort(t)
-	s.proxyDir = t.TempDir()
+	dir := t.TempDir()
 	yml := fmt.Sprintf(`%s:
   listen: 127.0.0.1:%d
   hash: fnv1a_64
@@ -163,15 +194,15 @@ func startStack(t *testing.T, kind backendKind, shards int) *stack {
   zookeeper_redis_path: /redis/cluster/%s
   zookeeper_session_timeout: 4000
 `, s.pool, port, s.zk.Addr, s.pool, s.pool)
-	cfg := filepath.Join(s.proxyDir, "proxy.yml")
+	cfg := filepath.Join(dir, "proxy.yml")
 	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.proxy = harness.NewProc(t, "shardis-proxy-"+strconv.Itoa(port), harness.Build(t, "./cmd/shardis-proxy"), s.proxyDir,
+	p := harness.NewProc(t, "shardis-proxy-"+strconv.Itoa(port), harness.Build(t, "./cmd/shardis-proxy"), dir,
 		"-c", cfg, "-a", "127.0.0.1", "-s", strconv.Itoa(harness.FreePort(t)))
-	s.proxy.Addr, s.proxy.Port = fmt.Sprintf("127.0.0.1:%d", port), port
-	s.proxy.MustStart()
-	return s
+	p.Addr, p.Port = fmt.Sprintf("127.0.0.1:%d", port), port
+	p.MustStart()
+	return p
 }
 
 // healthy: `shardis-admin check` passes (every shard has a master, every
