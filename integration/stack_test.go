@@ -281,7 +281,7 @@ func seedWalkthrough(t *testing.T, kind backendKind) {
 		}
 		return ""
 	})
-	t.Logf("%s: %s promoted %v after the pause", kind, heir, took)
+	t.Logf("%s: %s promoted %v after the pause", kind, heir, took.Round(time.Millisecond))
 
 	// Every key reads back through the proxy, the paused shard's from the
 	// promoted replica.
@@ -339,7 +339,7 @@ func seedWalkthrough(t *testing.T, kind backendKind) {
 		}
 		return "shard gone"
 	})
-	t.Logf("%s: %s rejoined as replica %v after the resume", kind, old.addr, back)
+	t.Logf("%s: %s rejoined as replica %v after the resume", kind, old.addr, back.Round(time.Millisecond))
 	s.waitFor("pool healthy again", 20*time.Second, s.healthy)
 	// The rejoined node holds what was written while it was frozen: the
 	// same data set as the new master.

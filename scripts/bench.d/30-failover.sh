@@ -15,3 +15,16 @@ for b in shardis-server redis-server; do
   [ -z "${BENCH_SUMMARY:-}" ] || echo "failover|$b: SIGSTOP master node -> replica promoted|$p|ZooKeeper session 2 s|-" >>"$BENCH_SUMMARY"
   [ -z "${BENCH_SUMMARY:-}" ] || echo "failover|$b: resume -> old master is replica, link up|$r|-|-" >>"$BENCH_SUMMARY"
 done
+
+# kill -9 of a master under load (the soak test, shortened): the longest
+# time a client's write kept failing, and acknowledged writes lost.
+soak=${FAILOVER_BENCH_SOAK:-75s}
+res=$(SHARDIS_SOAK=$soak go test -count=1 -timeout 10m -run '^TestSoak$' -v ./integration/ 2>&1 | grep '^SOAK RESULT' || true)
+echo "soak $soak, 1 random master kill -9 per 30-60 s, repl-ack-replicas 1: ${res#SOAK RESULT }"
+if [ -n "$res" ] && [ -n "${BENCH_SUMMARY:-}" ]; then
+  un=$(grep -o 'longest_unavailability=[^ ]*' <<<"$res" | cut -d= -f2)
+  lost=$(grep -o 'acked_writes_lost=[^ ]*' <<<"$res" | cut -d= -f2)
+  kills=$(grep -o 'kills=[^ ]*' <<<"$res" | cut -d= -f2)
+  echo "failover|shardis-server: kill -9 master under load ($kills kills in $soak) -> longest write unavailability|$un|-|-" >>"$BENCH_SUMMARY"
+  echo "failover|shardis-server: acknowledged writes lost (repl-ack-replicas 1)|$lost|-|-" >>"$BENCH_SUMMARY"
+fi
