@@ -99,7 +99,7 @@ func allFlags(t *testing.T) map[string]map[string]bool {
 	// shardis-server takes redis-server style "--name value" pairs for any
 	// config parameter; its help does not list them.
 	flags["shardis-server"] = map[string]bool{"port": true, "bind": true, "dir": true, "appendonly": true,
-		"appendfsync": true, "requirepass": true, "maxclients": true, "replicaof": true}
+		"appendfsync": true, "requirepass": true, "maxclients": true, "replicaof": true, "fenced": true}
 	return flags
 }
 
@@ -502,11 +502,14 @@ func TestExampleConfiguration(t *testing.T) {
 		c := redis.NewClient(&redis.Options{Addr: p.Addr, Password: "backend-secret", DialTimeout: 2 * time.Second})
 		defer c.Close()
 		ctx := t.Context()
-		for param, want := range map[string]string{"appendonly": "yes", "repl-ack-replicas": "1", "appendfsync": "everysec"} {
+		for param, want := range map[string]string{"appendonly": "yes", "repl-ack-replicas": "1", "appendfsync": "everysec", "fenced": "yes"} {
 			got, err := c.ConfigGet(ctx, param).Result()
 			if err != nil || got[param] != want {
 				t.Errorf("CONFIG GET %s = %v (%v), want %s", param, got, err, want)
 			}
+		}
+		if err := c.Set(ctx, "k", "v", 0).Err(); err == nil || !strings.Contains(err.Error(), "fenced") {
+			t.Errorf("SET on a server started fenced: %v, want -READONLY ... fenced master", err)
 		}
 		noauth := redis.NewClient(&redis.Options{Addr: p.Addr, DialTimeout: 2 * time.Second})
 		defer noauth.Close()

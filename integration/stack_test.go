@@ -161,7 +161,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 			if kind == kindRedis {
 				b = harness.StartRedis(t, append([]string{"--appendonly", "yes"}, o.backendArgs...)...)
 			} else {
-				b = harness.StartShardisServer(t, "", append([]string{"--appendonly", "yes"}, o.backendArgs...)...)
+				b = harness.StartShardisServer(t, "", append([]string{"--appendonly", "yes", "--fenced", "yes"}, o.backendArgs...)...)
 			}
 			n := &stackNode{shard: shard, addr: b.Addr, backend: b}
 			n.watchdog = harness.NewProc(t, fmt.Sprintf("watchdog-%s-%d", shard, j), wd, t.TempDir(),

@@ -154,6 +154,9 @@ backend_args() { # port dir [master-port]
     echo --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes --save "" --protected-mode no
   else
     echo --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes
+    # Started fenced: it refuses writes until its watchdog makes it master or
+    # replica (a restarted old master never takes writes on its own).
+    [ "$MODE" = zk ] && echo --fenced yes
   fi
   [ -n "$master" ] && echo --replicaof 127.0.0.1 "$master"
   return 0
