@@ -7,6 +7,12 @@ package proxy
 func (s *session) dispatch(req *request, c *command) {
 	args := c.args
 	ci := s.pool.proxy.cmds.lookup(args[0])
+	if s.slowOn {
+		req.noteSlowlog(s, ci, args)
+	}
+	if s.x != nil && s.intercept(req, ci, c) {
+		return // inside MULTI, or subscribed (multi.go, pubsub.go)
+	}
 	if ci == nil {
 		s.pool.stats.unknown.Add(1)
 		if !s.authed {
@@ -38,6 +44,18 @@ func (s *session) dispatch(req *request, c *command) {
 		s.sameShard(req, ci, c)
 	case kindMGet, kindMSet, kindSum:
 		s.split(req, ci, c)
+	case kindPublish:
+		s.forward(req, s.tbl.Lookup(args[1]), c.raw)
+	case kindTx:
+		s.txCommand(req, ci, c)
+	case kindBlocking:
+		s.blocking(req, ci, c)
+	case kindPubSub:
+		s.pubsubCommand(req, ci, c)
+	case kindScan:
+		s.scan(req, ci, c)
+	case kindFanout:
+		s.fanout(req, ci, c)
 	}
 }
 

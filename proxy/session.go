@@ -53,6 +53,8 @@ type session struct {
 	keyIdx  []int
 	subOf   []int32
 	batch   []*request
+	x       *sessionExt // transactions, blocking commands, pub/sub (multi.go); nil until used
+	slowOn  bool        // the pool keeps a slowlog: requests note their command (slowlog.go)
 
 	// Shared, under mu.
 	mu            sync.Mutex
@@ -61,6 +63,7 @@ type session struct {
 	outstanding   int // requests queued and not yet answered
 	readerDone    bool
 	readerWaiting bool
+	spaceWaiters  int // other goroutines waiting for room (pub/sub deliveries)
 	space         *sync.Cond
 	busy          bool   // an owner is writing replies
 	handoff       []byte // unwritten output the writer goroutine must send
@@ -86,6 +89,7 @@ func newSession(p *Pool, id uint64, nc net.Conn) *session {
 		done:   make(chan struct{}),
 		authed: p.cfg.RedisAuth == "",
 		stats:  newSessionStats(p),
+		slowOn: p.slowlog.enabled(),
 	}
 	s.space = sync.NewCond(&s.mu)
 	s.lastActive.Store(time.Now().UnixNano())
@@ -110,6 +114,9 @@ func (s *session) stopReading() {
 
 func (s *session) readLoop() {
 	defer func() {
+		if s.x != nil {
+			s.x.end(s, !s.stopping.Load())
+		}
 		s.mu.Lock()
 		s.readerDone = true
 		s.mu.Unlock()
@@ -220,6 +227,9 @@ func (s *session) flushBackends() {
 		s.touched[i] = nil
 	}
 	s.touched = s.touched[:0]
+	if s.x != nil {
+		s.x.flush()
+	}
 }
 
 // writeReady sends the replies ready at the head of the queue, without
@@ -310,8 +320,8 @@ func (s *session) own(mayBlock bool) {
 
 		s.mu.Lock()
 		s.outstanding -= n
-		if s.readerWaiting && s.outstanding < maxSessionPending {
-			s.space.Signal()
+		if (s.readerWaiting || s.spaceWaiters > 0) && s.outstanding < maxSessionPending {
+			s.space.Broadcast()
 		}
 		if rest != nil {
 			// Keep busy: the writer goroutine takes over.
