@@ -19,8 +19,10 @@ import (
 // The pool's timeout bounds the wait for a reply as usual, extended by
 // the command's own timeout (0: block forever, so no limit at all).
 //
-// A client that disconnects while blocked gets its dedicated connection
-// closed, not handed back: the server would otherwise still pop an
+// As in Redis, a blocked client's later commands wait until the
+// blocking command is answered (the session's reader holds them; see
+// waitUnblocked). A client that disconnects while blocked gets its
+// dedicated connection closed, not handed back: the server would otherwise still pop an
 // element for a client that is gone, and it would be lost. This costs a
 // dial for the next blocking command. Redis does the same for a blocked
 // client that disconnects (the command is cancelled with the client).
@@ -70,12 +72,16 @@ func (s *session) blocking(req *request, ci *cmdInfo, c *command) {
 		return
 	}
 	x := s.ext()
-	e := dedicatedEntry{req: req, wait: blockTimeout(ci, c.args)}
+	if x.unblocked == nil {
+		x.unblocked = make(chan struct{}, 1)
+	}
+	e := dedicatedEntry{req: req, wait: blockTimeout(ci, c.args), notify: x.unblocked}
 	sv := sh.master
 	if d := x.blocking[sv]; d != nil {
 		if d.requeue(s, e, c.raw) {
 			x.touchDedicated(d)
 			d.handBack()
+			x.blockedOn = d
 			return
 		}
 		delete(x.blocking, sv)
@@ -92,9 +98,40 @@ func (s *session) blocking(req *request, ci *cmdInfo, c *command) {
 	x.blocking[sv] = d
 	if d.queue(e, c.raw) {
 		x.touchDedicated(d)
+		x.blockedOn = d
 	}
 	d.handBack()
 }
+
+// waitUnblocked holds the session's reader while its blocking command
+// waits, as Redis holds a blocked client: the client's later commands
+// run once it is answered. The batch so far is already queued and
+// flushed. While it waits it watches the client's socket: a client that
+// goes away has its blocking connection closed (which answers the
+// command with an error and ends the wait).
+func (s *session) waitUnblocked() {
+	x := s.x
+	d := x.blockedOn
+	x.blockedOn = nil
+	tick := time.NewTicker(blockedPeekInterval)
+	defer tick.Stop()
+	aborted := false
+	for {
+		select {
+		case <-x.unblocked:
+			return
+		case <-tick.C:
+			if !aborted && peerClosed(s.rc) {
+				d.abort(ErrDedicatedClosed)
+				aborted = true
+			}
+		}
+	}
+}
+
+// blockedPeekInterval is how often a blocked client's socket is checked
+// for a disconnect.
+const blockedPeekInterval = 50 * time.Millisecond
 
 // requeue queues a command on a connection s released but that still
 // awaits replies (so it is not back in the pool yet) and takes it back;
@@ -107,8 +144,7 @@ func (d *dedicatedConn) requeue(s *session, e dedicatedEntry, raw []byte) bool {
 		return false
 	}
 	d.release = false
-	d.pushLocked(e)
+	d.pushLocked(e, raw)
 	d.mu.Unlock()
-	d.appendRaw(e, raw)
 	return true
 }

@@ -51,6 +51,11 @@ type sessionExt struct {
 	blocking map[*server]*dedicatedConn // the last dedicated connection of blocking commands, per server
 	touched  []*dedicatedConn           // dedicated connections to flush at the end of the batch
 	ps       *pubsub                    // nil until the first (P)SUBSCRIBE
+
+	// blockedOn is the connection of the blocking command the batch just
+	// sent; the reader waits for its reply before going on (blocking.go).
+	blockedOn *dedicatedConn
+	unblocked chan struct{} // cap 1: a blocking command was answered
 }
 
 // txState is the session's transaction.

@@ -139,6 +139,16 @@ func (s *session) readLoop() {
 				stop = true
 				break
 			}
+			if s.x != nil && s.x.blockedOn != nil {
+				// A blocking command: what follows waits for its reply.
+				s.push(s.batch)
+				s.batch = s.batch[:0]
+				s.flushBackends()
+				s.writeReady()
+				s.waitUnblocked()
+				s.tbl = s.pool.table.Load()
+				now = time.Now()
+			}
 		}
 		if err != nil && !stop {
 			stop = true
