@@ -7,7 +7,8 @@ import (
 )
 
 // Blocking commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX,
-// BLMPOP, BZMPOP. Their keys must share a shard. Each runs on a dedicated
+// BLMPOP, BZMPOP, and XREAD/XREADGROUP with BLOCK. Their keys must share
+// a shard. Each runs on a dedicated
 // connection to the shard's master (blocking_conn.go), never on the
 // pipelined connections, so a client blocked for a minute delays nobody
 // else. A session keeps using the same dedicated connection for the
@@ -32,8 +33,19 @@ import (
 // value the server will refuse at once.
 func blockTimeout(ci *cmdInfo, args [][]byte) time.Duration {
 	arg := args[len(args)-1]
-	if ci.keys == keysNumkeys { // BLMPOP, BZMPOP: timeout numkeys key...
+	switch ci.keys {
+	case keysNumkeys: // BLMPOP, BZMPOP: timeout numkeys key...
 		arg = args[1]
+	case keysStreams: // XREAD, XREADGROUP: BLOCK milliseconds
+		ms, _ := streamBlock(ci, args)
+		n, ok := parseInt64(ms)
+		switch {
+		case !ok || n < 0:
+			return 0
+		case n == 0:
+			return -1
+		}
+		return time.Duration(n) * time.Millisecond
 	}
 	f, err := strconv.ParseFloat(string(arg), 64)
 	switch {

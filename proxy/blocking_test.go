@@ -39,11 +39,14 @@ func TestBlockingCommands(t *testing.T) {
 	for _, k := range backendKinds {
 		t.Run(k.name, func(t *testing.T) {
 			bs := startBackends(t, k, 3)
-			tp := startTestProxy(t, yamlPool("b", freeAddr(t), serverLines(bs, weight1), "timeout: 400", "server_connections: 1"))
+			// Pool b's timeout leaves room for a loaded machine; pool short
+			// (same servers) has a timeout below the clients' timeouts.
+			tp := startTestProxy(t, yamlPool("b", freeAddr(t), serverLines(bs, weight1), "timeout: 5000", "server_connections: 1")+
+				yamlPool("short", freeAddr(t), serverLines(bs, weight1), "timeout: 300"))
 			p := tp.Pool("b")
 			addr := tp.addrs["b"]
-			ks := keysOnShards(p.Table(), "q", 3)
-			q, q2, q3, other := ks[0][0], ks[0][1], ks[0][2], ks[1][0]
+			ks := keysOnShards(p.Table(), "q", 4)
+			q, q2, q3, stream, other := ks[0][0], ks[0][1], ks[0][2], ks[0][3], ks[1][0]
 			master := p.Table().Shard(0).Master
 			ctx := context.Background()
 
@@ -106,13 +109,17 @@ func TestBlockingCommands(t *testing.T) {
 				t.Fatalf("BLPOP: %q, want %q", got, want)
 			}
 
-			// The client's timeout (1 s), beyond the pool's (400 ms).
+			// The client's timeout (1 s), beyond the pool's (300 ms).
+			blocked = dialRaw(t, tp.addrs["short"])
 			t0 := time.Now()
 			if got := blocked.do("BLPOP", q, "1"); got != "*-1\r\n" {
 				t.Errorf("BLPOP with a 1 s timeout on an empty list: %q", got)
 			}
 			if d := time.Since(t0); d < 900*time.Millisecond {
 				t.Errorf("BLPOP with a 1 s timeout answered after %v", d)
+			}
+			if got := blocked.do("BLPOP", q, "0.5"); got != "*-1\r\n" {
+				t.Errorf("BLPOP with a 0.5 s timeout on an empty list: %q", got)
 			}
 			// No timeout at all (0): served whenever the element comes.
 			blocked.send(cmd("BRPOPLPUSH", q, q2, "0") + cmd("GET", "w0:0") + cmd("LLEN", q2))
@@ -130,6 +137,23 @@ func TestBlockingCommands(t *testing.T) {
 				{[]string{"BZPOPMIN", q + "z", "0.1"}, "*-1\r\n"},
 				{[]string{"BLPOP", q, "-1"}, "-ERR timeout is negative\r\n"},
 			})
+			if k.full { // streams: redis-server only
+				t0 := time.Now()
+				runExchanges(t, blocked, []exchange{
+					{[]string{"XREAD", "BLOCK", "600", "STREAMS", stream, "$"}, "*-1\r\n"},
+				})
+				if d := time.Since(t0); d < 550*time.Millisecond {
+					t.Errorf("XREAD BLOCK 600 answered after %v", d)
+				}
+				blocked.send(cmd("XREAD", "BLOCK", "0", "STREAMS", stream, "$"))
+				eventually(t, 5*time.Second, "the XREAD blocked on the server", func() bool { return blockedClients(t, master) == 1 })
+				if err := client(t, addr).XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: "1-1", Values: []string{"f", "v"}}).Err(); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := blocked.reply(), fmt.Sprintf("*1\r\n*2\r\n$%d\r\n%s\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n", len(stream), stream); got != want {
+					t.Errorf("XREAD BLOCK 0: %q, want %q", got, want)
+				}
+			}
 			waitNoLease(t, p, "after the blocking commands")
 
 			// Gone while blocked: the backend connection is released (closed:

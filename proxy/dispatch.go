@@ -41,6 +41,12 @@ func (s *session) dispatch(req *request, c *command) {
 		}
 		s.forward(req, s.tbl.Lookup(key), c.raw)
 	case kindSameShard:
+		if ci.keys == keysStreams {
+			if _, block := streamBlock(ci, args); block {
+				s.blocking(req, ci, c) // XREAD ... BLOCK ms
+				return
+			}
+		}
 		s.sameShard(req, ci, c)
 	case kindMGet, kindMSet, kindSum:
 		s.split(req, ci, c)
