@@ -83,6 +83,7 @@ func (s *session) blocking(req *request, ci *cmdInfo, c *command) {
 		req.setReply(sh.errReply)
 		return
 	}
+	s.settle() // after the client's earlier commands, as on one Redis connection
 	x := s.ext()
 	if x.unblocked == nil {
 		x.unblocked = make(chan struct{}, 1)

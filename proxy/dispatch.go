@@ -10,6 +10,10 @@ func (s *session) dispatch(req *request, c *command) {
 	if s.slowOn {
 		req.noteSlowlog(s, ci, args)
 	}
+	if s.x != nil && s.x.settleNext {
+		s.x.settleNext = false
+		s.settle()
+	}
 	if s.x != nil && s.intercept(req, ci, c) {
 		return // inside MULTI, or subscribed (multi.go, pubsub.go)
 	}
@@ -68,6 +72,12 @@ func (s *session) dispatch(req *request, c *command) {
 // forward sends the command's raw bytes to sh's master (or, for a read
 // under read_from, to a replica: see target in readfrom.go).
 func (s *session) forward(req *request, sh *Shard, raw []byte) {
+	if s.x != nil && s.x.tx.conn != nil && sh.master == s.x.tx.conn.srv && sh.errReply == nil {
+		// WATCH pinned the session to this server: its commands go on the
+		// pinned connection, in order with the WATCH (multi.go).
+		s.sendPinned(req, raw, nil)
+		return
+	}
 	sv, errReply := s.target(req, sh)
 	if errReply != nil {
 		req.setReply(errReply)

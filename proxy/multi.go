@@ -6,7 +6,9 @@ package proxy
 // WATCH, or the first command with a key inside MULTI, pins the session
 // to that key's shard: it leases a dedicated connection to the shard's
 // master (blocking_conn.go) and sends everything of the transaction
-// there, MULTI first (the client's MULTI is answered +OK by the proxy,
+// there (between WATCH and MULTI, the session's other commands for that
+// server go there too, so that they reach it in order with the WATCH:
+// a write of the client's own after WATCH makes EXEC fail, as in Redis), MULTI first (the client's MULTI is answered +OK by the proxy,
 // which does not know the shard yet). The first key decides: a later key
 // of another shard gets -CROSSSLOT and, as for any command refused while
 // queuing in Redis, makes EXEC answer -EXECABORT (the proxy then sends
@@ -56,6 +58,10 @@ type sessionExt struct {
 	// sent; the reader waits for its reply before going on (blocking.go).
 	blockedOn *dedicatedConn
 	unblocked chan struct{} // cap 1: a blocking command was answered
+	// settleNext: a transaction just ended; the next command waits for
+	// its replies (session.settle), so that it cannot reach the server
+	// on a pipelined connection before them.
+	settleNext bool
 }
 
 // txState is the session's transaction.
@@ -217,6 +223,7 @@ func (s *session) pin(req *request, tbl *RouteTable, shard int) bool {
 		req.setReply(sh.errReply)
 		return false
 	}
+	s.settle()
 	d, err := sh.master.leaseDedicated(s)
 	if err != nil {
 		s.pool.stats.forwardError.Add(1)
@@ -243,6 +250,7 @@ func (s *session) txRelease() {
 	tx := &s.x.tx
 	if tx.conn != nil {
 		tx.conn.handBack()
+		s.x.settleNext = true
 	}
 	*tx = txState{}
 }

@@ -65,6 +65,7 @@ type session struct {
 	readerWaiting bool
 	spaceWaiters  int // other goroutines waiting for room (pub/sub deliveries)
 	space         *sync.Cond
+	settling      bool   // the reader waits for every queued request to be done (settle)
 	busy          bool   // an owner is writing replies
 	handoff       []byte // unwritten output the writer goroutine must send
 	handoffClose  bool   // ... and then close the connection (QUIT)
@@ -247,6 +248,9 @@ func (s *session) flushBackends() {
 // too). Whoever completes a request calls it.
 func (s *session) writeReady() {
 	s.mu.Lock()
+	if s.settling {
+		s.space.Broadcast()
+	}
 	if s.busy {
 		s.mu.Unlock()
 		return
@@ -396,4 +400,34 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
+}
+
+// settle sends what the current batch queued so far and waits until every
+// earlier request of the session has its reply (the replies may not be
+// written yet). A command that leaves the pipelined connections (WATCH,
+// the first command of a transaction, a blocking command) calls it, so
+// that it reaches its server after the client's earlier commands, as on
+// one Redis connection. Reader goroutine only.
+func (s *session) settle() {
+	s.push(s.batch)
+	s.batch = s.batch[:0]
+	s.flushBackends()
+	s.writeReady()
+	s.mu.Lock()
+	s.settling = true
+	for {
+		done := true
+		for _, r := range s.queue[s.qh:] {
+			if !r.done.Load() {
+				done = false
+				break
+			}
+		}
+		if done {
+			break
+		}
+		s.space.Wait()
+	}
+	s.settling = false
+	s.mu.Unlock()
 }
