@@ -322,6 +322,7 @@ func (ps *pubsub) unsubscribe(req *request, names [][]byte, pattern bool) {
 		}
 	}
 	req.complete()
+	ps.resync() // the keeper closes the connections no longer needed
 }
 
 // tableMasters returns the masters of tbl's shards that have one.

@@ -130,6 +130,34 @@ func TestPubSubAcrossProxies(t *testing.T) {
 	if m, err := ps.ReceiveTimeout(ctx, 200*time.Millisecond); err == nil {
 		t.Errorf("received %#v after unsubscribing", m)
 	}
+	// Subscribed to nothing: the subscription connections are closed.
+	eventually(t, 5*time.Second, "the subscription connections closed", func() bool { return subscriptionConns(pa.Pool("ps")) == 0 })
+}
+
+// subscriptionConns counts the pool's subscription connections.
+func subscriptionConns(p *Pool) int {
+	p.routeMu.Lock()
+	defer p.routeMu.Unlock()
+	n := 0
+	for _, sv := range p.servers {
+		n += int(sv.dedicated.subs.Load())
+	}
+	return n
+}
+
+// TestPubSubRefused: a server without pub/sub (shardis-server) refuses
+// the subscription; the client gets the server's error and stays out of
+// subscribed mode.
+func TestPubSubRefused(t *testing.T) {
+	bs := startBackends(t, backendKinds[1], 2)
+	tp := startTestProxy(t, yamlPool("ps", freeAddr(t), serverLines(bs, weight1)))
+	rc := dialRaw(t, tp.addrs["ps"])
+	runExchanges(t, rc, []exchange{
+		{[]string{"SUBSCRIBE", "a"}, "-ERR unknown command*"},
+		{[]string{"PSUBSCRIBE", "a*"}, "-ERR unknown command*"},
+		{[]string{"PING"}, "+PONG\r\n"},
+		{[]string{"SET", "a", "x"}, "+OK\r\n"},
+	})
 }
 
 // TestPubSubModeDifferential: what a subscribed connection may do, and
