@@ -164,7 +164,7 @@ func (p *Proxy) statsJSON(now time.Time) []byte {
 	b = appendField(b, ", ", "timestamp", now.Unix())
 	b = appendField(b, ", ", "total_connections", p.stats.totalConns.Load())
 	b = appendField(b, ", ", "curr_connections", p.stats.currConns.Load())
-	pools := slices.Clone(p.pools)
+	pools := p.Pools()
 	slices.SortStableFunc(pools, func(a, b *Pool) int { return twemproxyCompare(a.name, b.name) })
 	for i, pl := range pools {
 		sep := ","
