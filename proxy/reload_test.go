@@ -3,12 +3,19 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shardis/shardis/integration/harness"
 )
@@ -291,4 +298,93 @@ func TestChangedKeys(t *testing.T) {
 	if keys := changedKeys(o, o); len(keys) != 0 {
 		t.Fatalf("no change: %v", keys)
 	}
+}
+
+// TestReloadUnderLoad: clients, INFO and /metrics scrapes run while the
+// configuration is reloaded again and again (in place, restart, add,
+// remove); every reply is correct (run with -race).
+func TestReloadUnderLoad(t *testing.T) {
+	r1, r2 := harness.StartRedis(t), harness.StartRedis(t)
+	a, b, maddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	confA := func(server string, extra ...string) string {
+		return yamlPool("a", a, []string{server + ":1"}, extra...)
+	}
+	px := startTestProxy(t, confA(r1.Addr), func(o *Options) { o.MetricsAddr = maddr })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() { // ends with ctx
+			defer wg.Done()
+			c := client(t, a, func(o *redis.Options) { o.PoolSize = 1 })
+			for i := 0; ctx.Err() == nil; i++ {
+				k, v := fmt.Sprintf("w%d", w), strconv.Itoa(i)
+				if err := c.Set(ctx, k, v, 0).Err(); err != nil {
+					if ctx.Err() == nil && !isDrained(err) {
+						errc <- fmt.Errorf("SET: %w", err)
+					}
+					continue
+				}
+				got, err := c.Get(ctx, k).Result()
+				switch {
+				case err != nil && ctx.Err() == nil && !isDrained(err) && err != redis.Nil:
+					errc <- fmt.Errorf("GET: %w", err)
+				case err == nil && got != v:
+					// The key moved with a reload in place between the
+					// SET and the GET: the value is an older one.
+					if n, _ := strconv.Atoi(got); n >= i {
+						errc <- fmt.Errorf("GET %s = %q after SET %q", k, got, v)
+					}
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // ends with ctx
+		defer wg.Done()
+		for ctx.Err() == nil {
+			resp, err := http.Get("http://" + maddr + "/metrics")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if c := px.Pool("a"); c != nil {
+				_ = px.statsJSON(time.Now())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	steps := []string{
+		confA(r2.Addr),                  // in place
+		confA(r2.Addr, "timeout: 3000"), // restart
+		confA(r1.Addr, "timeout: 3000") + yamlPool("b", b, []string{r2.Addr + ":1"}), // in place + add
+		confA(r1.Addr, "timeout: 3000", "slowlog_max_len: 5"),                        // in place, remove b
+		confA(r1.Addr), // restart
+	}
+	for i, y := range steps {
+		time.Sleep(100 * time.Millisecond)
+		if err := px.Reload(parsePools(t, y)); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		info := dialRaw(t, a).do("INFO", "server")
+		if !strings.Contains(info, "pools:") {
+			t.Fatalf("INFO: %q", info)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+}
+
+// isDrained reports whether err is a client of a restarted pool being
+// closed after the drain (it reconnects).
+func isDrained(err error) bool {
+	return errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset") ||
+		strings.Contains(err.Error(), "broken pipe") || strings.Contains(err.Error(), "use of closed")
 }
