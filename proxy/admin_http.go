@@ -49,12 +49,10 @@ func (s slogPrinter) Println(v ...any) { s.px.log.Error("metrics", "err", fmt.Sp
 
 // Health returns nil when the proxy serves every pool: each listens and
 // has a route table (a pool waiting for its first ZooKeeper topology has
-// none yet); else an error naming every problem.
+// none yet); else an error naming every problem. It does not wait for a
+// reload in progress.
 func (px *Proxy) Health() error {
-	px.reloadMu.Lock()
-	serving := px.run != nil
-	px.reloadMu.Unlock()
-	if !serving {
+	if !px.running.Load() {
 		select {
 		case <-px.ready:
 			return errors.New("shutting down")

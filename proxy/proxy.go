@@ -89,6 +89,7 @@ type Proxy struct {
 	// and shutdown; it guards run.
 	reloadMu sync.Mutex
 	run      *serveState    // nil unless Serve is serving
+	running  atomic.Bool    // run != nil, for readers that must not wait for a reload (Health)
 	bg       sync.WaitGroup // drains of pools a reload removed (Serve waits for them)
 
 	reloads      atomic.Int64 // reloads applied
@@ -319,6 +320,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 			"paths", "/metrics /healthz /debug/pprof/ POST /reload")
 	}
 	px.run = st
+	px.running.Store(true)
 	px.reloadMu.Unlock()
 	locked = false
 	close(px.ready)
@@ -327,6 +329,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 	px.log.Info("shutting down: draining clients", "timeout", px.opts.DrainTimeout)
 	px.reloadMu.Lock() // waits for a reload in progress; later ones are refused
 	px.run = nil
+	px.running.Store(false)
 	pools = px.Pools()
 	px.reloadMu.Unlock()
 	close(st.done)
