@@ -135,7 +135,7 @@ func (s *session) waitUnblocked() {
 			return
 		case <-tick.C:
 			if !aborted && peerClosed(s.rc) {
-				d.abort(ErrDedicatedClosed)
+				d.abortOwned(s)
 				aborted = true
 			}
 		}

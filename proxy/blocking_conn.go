@@ -296,12 +296,49 @@ func (d *dedicatedConn) flush() {
 func (d *dedicatedConn) handBack() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.handBackLocked()
+}
+
+func (d *dedicatedConn) handBackLocked() {
 	if d.release {
 		return
 	}
 	d.release = true
 	if len(d.fifo) == 0 {
 		_ = d.nc.SetReadDeadline(time.Now()) // wake the reader
+	}
+}
+
+// leave gives up s's hold on d as s ends: with replies still awaited and
+// abrupt (the client is gone), d is closed; otherwise it is handed back.
+// It does nothing if d is no longer s's: once handed back, d may already
+// serve another session.
+func (d *dedicatedConn) leave(s *session, abrupt bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owner != s {
+		return
+	}
+	if abrupt && len(d.fifo) > 0 {
+		if d.broken == nil {
+			d.broken = ErrDedicatedClosed
+		}
+		d.nc.Close() // the reader fails what waits and ends
+		return
+	}
+	d.handBackLocked()
+}
+
+// abortOwned closes d if s still holds it and awaits a reply on it (see
+// leave).
+func (d *dedicatedConn) abortOwned(s *session) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owner == s && len(d.fifo) > 0 {
+		if d.broken == nil {
+			d.broken = ErrDedicatedClosed
+		}
+		d.nc.Close()
 	}
 }
 

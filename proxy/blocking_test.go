@@ -173,3 +173,27 @@ func TestBlockingCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestDedicatedReuse: a dedicated connection a session used for a
+// blocking command goes back to the pool and serves another session's
+// transaction; the first session leaving (abruptly) must not touch it.
+func TestDedicatedReuse(t *testing.T) {
+	bs := startBackends(t, backendKinds[0], 1)
+	tp := startTestProxy(t, yamlPool("d", freeAddr(t), serverLines(bs, weight1), "timeout: 2000"))
+	p := tp.Pool("d")
+	a, b := dialRaw(t, tp.addrs["d"]), dialRaw(t, tp.addrs["d"])
+	runExchanges(t, a, []exchange{{[]string{"BLPOP", "empty", "0.05"}, "*-1\r\n"}})
+	waitNoLease(t, p, "after the BLPOP")
+	runExchanges(t, b, []exchange{
+		{[]string{"WATCH", "k"}, "+OK\r\n"}, // leases the connection the BLPOP used
+		{[]string{"MULTI"}, "+OK\r\n"},
+		{[]string{"SET", "k", "1"}, "+QUEUED\r\n"},
+	})
+	a.nc.Close()
+	time.Sleep(200 * time.Millisecond) // a's session ends meanwhile
+	runExchanges(t, b, []exchange{
+		{[]string{"INCR", "k"}, "+QUEUED\r\n"},
+		{[]string{"EXEC"}, "*2\r\n+OK\r\n:2\r\n"},
+	})
+	waitNoLease(t, p, "after EXEC")
+}

@@ -143,18 +143,14 @@ func (x *sessionExt) end(s *session, abrupt bool) {
 	}
 	if x.tx.conn != nil {
 		if abrupt && x.tx.conn.pending() > 0 {
-			x.tx.conn.abort(ErrDedicatedClosed)
+			x.tx.conn.abortOwned(s) // pinned: still s's until txRelease
 		} else {
 			s.txReset()
 		}
 		x.tx = txState{}
 	}
 	for sv, d := range x.blocking {
-		if abrupt && d.pending() > 0 {
-			d.abort(ErrDedicatedClosed)
-		} else {
-			d.handBack()
-		}
+		d.leave(s, abrupt)
 		delete(x.blocking, sv)
 	}
 	x.flush()
