@@ -36,7 +36,7 @@ type Pool struct {
 
 	subscribers subscriberSet // sessions with subscriptions (pubsub.go)
 	slowlog     slowlog       // SLOWLOG (slowlog.go)
-	hist        []cmdHist     // latency histograms by command id (metrics.go)
+	hist        []cmdHist     // latency histograms by command id (hist.go)
 
 	routeMu sync.Mutex // serializes table builds; guards topo, version, servers
 	topo    Topology
