@@ -215,3 +215,74 @@ func TestPubSubModeDifferential(t *testing.T) {
 		}
 	}
 }
+
+// TestPubSubFollowsTable: when a new route table moves a shard to another
+// master (a failover), the subscriptions follow: the proxy subscribes on
+// the new master and unsubscribes from the old one, and messages
+// published through the proxy keep arriving.
+func TestPubSubFollowsTable(t *testing.T) {
+	bs := startBackends(t, backendKinds[0], 3)
+	a, b, c := bs[0].Addr, bs[1].Addr, bs[2].Addr
+	tp := startTestProxy(t, yamlPool("p", freeAddr(t), []string{a + ":0-511", b + ":512-1023"}, "slots: 1024", "hash: crc32a", `hash_tag: "{}"`))
+	p := tp.Pool("p")
+	ctx := context.Background()
+	ks := keysOnShards(p.Table(), "chan", 1)
+	ch0, ch1 := ks[0][0], ks[1][0]
+	sub := client(t, tp.addrs["p"]).Subscribe(ctx, ch0, ch1)
+	defer sub.Close()
+	for i := 0; i < 2; i++ {
+		if _, err := sub.ReceiveTimeout(ctx, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sub.PSubscribe(ctx, "chan*"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.ReceiveTimeout(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	numsub := func(addr, ch string) (int64, int64) {
+		d := direct(t, addr)
+		m, err := d.PubSubNumSub(ctx, ch).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := d.PubSubNumPat(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[ch], n
+	}
+	if s, pat := numsub(a, ch0); s != 1 || pat != 1 {
+		t.Fatalf("on the first master: %d subscribers of %s, %d patterns", s, ch0, pat)
+	}
+
+	// Shard 0 moves to c.
+	if err := p.SetTopology(slotTopology([]string{c, b}, []string{"0-511", "512-1023"})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the subscriptions on the new master", func() bool {
+		s, pat := numsub(c, ch0)
+		return s == 1 && pat == 1
+	})
+	eventually(t, 5*time.Second, "the old master unsubscribed", func() bool {
+		s, pat := numsub(a, ch0)
+		return s == 0 && pat == 0
+	})
+	pub := client(t, tp.addrs["p"])
+	if n, err := pub.Publish(ctx, ch0, "after").Result(); err != nil || n != 2 { // the channel and the pattern
+		t.Fatalf("PUBLISH after the move: %d %v", n, err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		m, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+		if err != nil {
+			t.Fatalf("after %v: %v", seen, err)
+		}
+		msg, ok := m.(*redis.Message)
+		if !ok || msg.Channel != ch0 || msg.Payload != "after" {
+			t.Fatalf("unexpected %#v", m)
+		}
+		seen[msg.Pattern] = true
+	}
+}
