@@ -79,9 +79,18 @@ func runSteps(t *testing.T, addr string, conns int, steps []step) []string {
 // TestTransactionsDifferential plays the same transactions (WATCH
 // conflicts, queued errors, runtime errors, DISCARD, UNWATCH, commands the
 // proxy answers itself inside MULTI) on two connections through a 3-shard
-// proxy and on a single redis-server: every reply must be the same bytes.
+// proxy and on a single server (redis-server, and shardis-server): every
+// reply must be the same bytes.
 func TestTransactionsDifferential(t *testing.T) {
-	bs := startBackends(t, backendKinds[0], 4)
+	for _, k := range backendKinds {
+		t.Run(k.name, func(t *testing.T) { testTransactionsDifferential(t, k) })
+	}
+}
+
+// testTransactionsDifferential compares a 3-shard proxy over backends of
+// kind k with a single backend of the same kind.
+func testTransactionsDifferential(t *testing.T, k backendKind) {
+	bs := startBackends(t, k, 4)
 	ref := bs[3].Addr
 	tp := startTestProxy(t, yamlPool("tx", freeAddr(t), serverLines(bs[:3], weight1), `hash_tag: "{}"`, "timeout: 2000"))
 	p := tp.Pool("tx")
