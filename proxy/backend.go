@@ -37,6 +37,9 @@ type server struct {
 	dialAddr string
 	conns    []*backendConn
 	stats    serverStats
+	// dedicated are the connections transactions and blocking commands
+	// lease (blocking_conn.go).
+	dedicated *dedicatedPool
 
 	failures  atomic.Int32 // consecutive failures (auto_eject_hosts)
 	ejectedAt atomic.Int64 // UnixMicro of the ejection, 0 when live
@@ -51,8 +54,9 @@ type server struct {
 func newServer(p *Pool, addr, name string) *server {
 	sv := &server{
 		pool: p, addr: addr, name: name,
-		revived: make(chan struct{}),
-		closed:  make(chan struct{}),
+		revived:   make(chan struct{}),
+		closed:    make(chan struct{}),
+		dedicated: newDedicatedPool(),
 	}
 	sv.network, sv.dialAddr = dialTarget(addr)
 	n := max(p.cfg.ServerConnections, 1)
@@ -108,6 +112,7 @@ func (sv *server) close(err error) {
 	for _, c := range sv.conns {
 		c.kick()
 	}
+	sv.dedicated.closeAll(err)
 }
 
 func (sv *server) isClosed() bool {

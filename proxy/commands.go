@@ -26,6 +26,33 @@ const (
 	// kindSum is split into one command per shard; the reply is the sum
 	// of the integer replies (DEL, UNLINK, TOUCH, EXISTS).
 	kindSum
+	// kindTx are the transaction commands (MULTI, EXEC, DISCARD, WATCH,
+	// UNWATCH) and RESET: the session pins a dedicated connection
+	// (multi.go).
+	kindTx
+	// kindBlocking commands (BLPOP, ...) have keys that must share a
+	// shard and run on a dedicated connection (blocking.go).
+	kindBlocking
+	// kindPubSub are SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE
+	// (pubsub.go).
+	kindPubSub
+	// kindPublish is PUBLISH: forwarded to the shard of its channel.
+	kindPublish
+	// kindScan is SCAN over every shard (scan.go).
+	kindScan
+	// kindFanout commands go to every shard and their replies are merged
+	// as fan says (KEYS, DBSIZE, RANDOMKEY, FLUSHALL, FLUSHDB; scan.go).
+	kindFanout
+)
+
+// fanKind is how the replies of a kindFanout command are merged.
+type fanKind uint8
+
+const (
+	fanSum    fanKind = iota // integers added (DBSIZE)
+	fanConcat                // arrays concatenated (KEYS)
+	fanAllOK                 // +OK once every shard said OK (FLUSHALL, FLUSHDB)
+	fanRandom                // one non-nil reply picked at random (RANDOMKEY)
 )
 
 // keyFinder says where a command's keys are.
@@ -43,7 +70,7 @@ const (
 	keysStore
 	// keysStreams: the first half of the arguments after STREAMS,
 	// searched from args[numkeys] on (XREAD, XREADGROUP); a BLOCK option
-	// before it makes the command blocking, which is not served yet.
+	// before it makes the command blocking (served as kindBlocking is).
 	keysStreams
 	// keysSubcommand: a container command (OBJECT, XINFO, XGROUP) whose
 	// subcommands take their key at args[2].
@@ -62,9 +89,12 @@ type cmdInfo struct {
 	keys     keyFinder
 	numkeys  int  // keysNumkeys: index of the key count; keysStore/keysStreams: where the option search starts
 	withDest bool // keysNumkeys: args[1] is a key too
+	fan      fanKind
+	admin    bool // refused unless the pool has allow_admin_commands
 
 	id       int  // index in commandTable, for statistics
 	readonly bool // flags has "readonly" (read_from may send it to a replica)
+	skipSlow bool // flags has "blocking" or "skip_slowlog": never in the slowlog
 	noAuth   bool // flags has "no_auth": allowed before AUTH
 }
 
@@ -87,24 +117,37 @@ var commandTable = [...]cmdInfo{
 	{name: "bitfield_ro", arity: -2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "bitop", arity: -4, flags: "write,denyoom", first: 2, last: -1, step: 1, kind: kindSameShard},
 	{name: "bitpos", arity: -3, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
+	{name: "blmove", arity: 6, flags: "write,denyoom,noscript,blocking", first: 1, last: 2, step: 1, kind: kindBlocking},
+	{name: "blmpop", arity: -5, flags: "write,blocking,movablekeys", first: 0, last: 0, step: 0, kind: kindBlocking, keys: keysNumkeys, numkeys: 2},
+	{name: "blpop", arity: -3, flags: "write,noscript,blocking", first: 1, last: -2, step: 1, kind: kindBlocking},
+	{name: "brpop", arity: -3, flags: "write,noscript,blocking", first: 1, last: -2, step: 1, kind: kindBlocking},
+	{name: "brpoplpush", arity: 4, flags: "write,denyoom,noscript,blocking", first: 1, last: 2, step: 1, kind: kindBlocking},
+	{name: "bzmpop", arity: -5, flags: "write,blocking,movablekeys", first: 0, last: 0, step: 0, kind: kindBlocking, keys: keysNumkeys, numkeys: 2},
+	{name: "bzpopmax", arity: -3, flags: "write,noscript,blocking,fast", first: 1, last: -2, step: 1, kind: kindBlocking},
+	{name: "bzpopmin", arity: -3, flags: "write,noscript,blocking,fast", first: 1, last: -2, step: 1, kind: kindBlocking},
 	{name: "client", arity: -2, flags: "", first: 0, last: 0, step: 0, kind: kindLocal},
 	{name: "command", arity: -1, flags: "loading,stale", first: 0, last: 0, step: 0, kind: kindLocal},
 	{name: "copy", arity: -3, flags: "write,denyoom", first: 1, last: 2, step: 1, kind: kindSameShard},
+	{name: "dbsize", arity: 1, flags: "readonly,fast", first: 0, last: 0, step: 0, kind: kindFanout, fan: fanSum},
 	{name: "decr", arity: 2, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "decrby", arity: 3, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "del", arity: -2, flags: "write", first: 1, last: -1, step: 1, kind: kindSum},
+	{name: "discard", arity: 1, flags: "noscript,loading,stale,fast,allow_busy", first: 0, last: 0, step: 0, kind: kindTx},
 	{name: "dump", arity: 2, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "echo", arity: 2, flags: "loading,stale,fast", first: 0, last: 0, step: 0, kind: kindLocal},
 	{name: "eval", arity: -3, flags: "noscript,stale,skip_monitor,no_mandatory_keys,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 2, withDest: false},
 	{name: "eval_ro", arity: -3, flags: "readonly,noscript,stale,skip_monitor,no_mandatory_keys,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 2, withDest: false},
 	{name: "evalsha", arity: -3, flags: "noscript,stale,skip_monitor,no_mandatory_keys,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 2, withDest: false},
 	{name: "evalsha_ro", arity: -3, flags: "readonly,noscript,stale,skip_monitor,no_mandatory_keys,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 2, withDest: false},
+	{name: "exec", arity: 1, flags: "noscript,loading,stale,skip_slowlog", first: 0, last: 0, step: 0, kind: kindTx},
 	{name: "exists", arity: -2, flags: "readonly,fast", first: 1, last: -1, step: 1, kind: kindSum},
 	{name: "expire", arity: -3, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "expireat", arity: -3, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "expiretime", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "fcall", arity: -3, flags: "noscript,stale,skip_monitor,no_mandatory_keys,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 2, withDest: false},
 	{name: "fcall_ro", arity: -3, flags: "readonly,noscript,stale,skip_monitor,no_mandatory_keys,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 2, withDest: false},
+	{name: "flushall", arity: -1, flags: "write", first: 0, last: 0, step: 0, kind: kindFanout, fan: fanAllOK, admin: true},
+	{name: "flushdb", arity: -1, flags: "write", first: 0, last: 0, step: 0, kind: kindFanout, fan: fanAllOK, admin: true},
 	{name: "geoadd", arity: -5, flags: "write,denyoom", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "geodist", arity: -4, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "geohash", arity: -2, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
@@ -142,6 +185,7 @@ var commandTable = [...]cmdInfo{
 	{name: "incrby", arity: 3, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "incrbyfloat", arity: 3, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "info", arity: -1, flags: "loading,stale", first: 0, last: 0, step: 0, kind: kindLocal},
+	{name: "keys", arity: 2, flags: "readonly", first: 0, last: 0, step: 0, kind: kindFanout, fan: fanConcat, admin: true},
 	{name: "lcs", arity: -3, flags: "readonly", first: 1, last: 2, step: 1, kind: kindSameShard},
 	{name: "lindex", arity: 3, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "linsert", arity: 5, flags: "write,denyoom", first: 1, last: 1, step: 1, kind: kindSingle},
@@ -159,6 +203,7 @@ var commandTable = [...]cmdInfo{
 	{name: "mget", arity: -2, flags: "readonly,fast", first: 1, last: -1, step: 1, kind: kindMGet},
 	{name: "mset", arity: -3, flags: "write,denyoom", first: 1, last: -1, step: 2, kind: kindMSet},
 	{name: "msetnx", arity: -3, flags: "write,denyoom", first: 1, last: -1, step: 2, kind: kindSameShard},
+	{name: "multi", arity: 1, flags: "noscript,loading,stale,fast,allow_busy", first: 0, last: 0, step: 0, kind: kindTx},
 	{name: "object", arity: -3, flags: "", first: 2, last: 2, step: 1, kind: kindSingle, keys: keysSubcommand},
 	{name: "persist", arity: 2, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "pexpire", arity: -3, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
@@ -169,16 +214,22 @@ var commandTable = [...]cmdInfo{
 	{name: "pfmerge", arity: -2, flags: "write,denyoom", first: 1, last: -1, step: 1, kind: kindSameShard},
 	{name: "ping", arity: -1, flags: "fast", first: 0, last: 0, step: 0, kind: kindLocal},
 	{name: "psetex", arity: 4, flags: "write,denyoom", first: 1, last: 1, step: 1, kind: kindSingle},
+	{name: "psubscribe", arity: -2, flags: "pubsub,noscript,loading,stale", first: 0, last: 0, step: 0, kind: kindPubSub},
 	{name: "pttl", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
+	{name: "publish", arity: 3, flags: "pubsub,loading,stale,fast", first: 0, last: 0, step: 0, kind: kindPublish},
+	{name: "punsubscribe", arity: -1, flags: "pubsub,noscript,loading,stale", first: 0, last: 0, step: 0, kind: kindPubSub},
 	{name: "quit", arity: -1, flags: "noscript,loading,stale,fast,no_auth,allow_busy", first: 0, last: 0, step: 0, kind: kindLocal},
+	{name: "randomkey", arity: 1, flags: "readonly", first: 0, last: 0, step: 0, kind: kindFanout, fan: fanRandom},
 	{name: "rename", arity: 3, flags: "write", first: 1, last: 2, step: 1, kind: kindSameShard},
 	{name: "renamenx", arity: 3, flags: "write,fast", first: 1, last: 2, step: 1, kind: kindSameShard},
+	{name: "reset", arity: 1, flags: "noscript,loading,stale,fast,no_auth,allow_busy", first: 0, last: 0, step: 0, kind: kindTx},
 	{name: "restore", arity: -4, flags: "write,denyoom", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "rpop", arity: -2, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "rpoplpush", arity: 3, flags: "write,denyoom", first: 1, last: 2, step: 1, kind: kindSameShard},
 	{name: "rpush", arity: -3, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "rpushx", arity: -3, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "sadd", arity: -3, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
+	{name: "scan", arity: -2, flags: "readonly", first: 0, last: 0, step: 0, kind: kindScan},
 	{name: "scard", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "sdiff", arity: -2, flags: "readonly", first: 1, last: -1, step: 1, kind: kindSameShard},
 	{name: "sdiffstore", arity: -3, flags: "write,denyoom", first: 1, last: -1, step: 1, kind: kindSameShard},
@@ -192,6 +243,7 @@ var commandTable = [...]cmdInfo{
 	{name: "sintercard", arity: -3, flags: "readonly,movablekeys", first: 0, last: 0, step: 0, kind: kindSameShard, keys: keysNumkeys, numkeys: 1, withDest: false},
 	{name: "sinterstore", arity: -3, flags: "write,denyoom", first: 1, last: -1, step: 1, kind: kindSameShard},
 	{name: "sismember", arity: 3, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
+	{name: "slowlog", arity: -2, flags: "", first: 0, last: 0, step: 0, kind: kindLocal},
 	{name: "smembers", arity: 2, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "smismember", arity: -3, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "smove", arity: 4, flags: "write,fast", first: 1, last: 2, step: 1, kind: kindSameShard},
@@ -202,6 +254,7 @@ var commandTable = [...]cmdInfo{
 	{name: "srem", arity: -3, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "sscan", arity: -3, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "strlen", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
+	{name: "subscribe", arity: -2, flags: "pubsub,noscript,loading,stale", first: 0, last: 0, step: 0, kind: kindPubSub},
 	{name: "substr", arity: 4, flags: "readonly", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "sunion", arity: -2, flags: "readonly", first: 1, last: -1, step: 1, kind: kindSameShard},
 	{name: "sunionstore", arity: -3, flags: "write,denyoom", first: 1, last: -1, step: 1, kind: kindSameShard},
@@ -209,6 +262,9 @@ var commandTable = [...]cmdInfo{
 	{name: "ttl", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "type", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "unlink", arity: -2, flags: "write,fast", first: 1, last: -1, step: 1, kind: kindSum},
+	{name: "unsubscribe", arity: -1, flags: "pubsub,noscript,loading,stale", first: 0, last: 0, step: 0, kind: kindPubSub},
+	{name: "unwatch", arity: 1, flags: "noscript,loading,stale,fast,allow_busy", first: 0, last: 0, step: 0, kind: kindTx},
+	{name: "watch", arity: -2, flags: "noscript,loading,stale,fast,allow_busy", first: 1, last: -1, step: 1, kind: kindTx},
 	{name: "xack", arity: -4, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "xadd", arity: -5, flags: "write,denyoom,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "xautoclaim", arity: -6, flags: "write,fast", first: 1, last: 1, step: 1, kind: kindSingle},
@@ -275,6 +331,7 @@ func newCommandSet() *commandSet {
 		c.id = i
 		c.readonly = hasFlag(c.flags, "readonly")
 		c.noAuth = hasFlag(c.flags, "no_auth")
+		c.skipSlow = hasFlag(c.flags, "blocking") || hasFlag(c.flags, "skip_slowlog")
 		cs.byName[c.name] = &c
 		cs.list = append(cs.list, &c)
 	}

@@ -7,6 +7,16 @@ package proxy
 func (s *session) dispatch(req *request, c *command) {
 	args := c.args
 	ci := s.pool.proxy.cmds.lookup(args[0])
+	if s.slowOn {
+		req.noteSlowlog(s, ci, args)
+	}
+	if s.x != nil && s.x.settleNext {
+		s.x.settleNext = false
+		s.settle()
+	}
+	if s.x != nil && s.intercept(req, ci, c) {
+		return // inside MULTI, or subscribed (multi.go, pubsub.go)
+	}
 	if ci == nil {
 		s.pool.stats.unknown.Add(1)
 		if !s.authed {
@@ -35,15 +45,39 @@ func (s *session) dispatch(req *request, c *command) {
 		}
 		s.forward(req, s.tbl.Lookup(key), c.raw)
 	case kindSameShard:
+		if ci.keys == keysStreams {
+			if _, block := streamBlock(ci, args); block {
+				s.blocking(req, ci, c) // XREAD ... BLOCK ms
+				return
+			}
+		}
 		s.sameShard(req, ci, c)
 	case kindMGet, kindMSet, kindSum:
 		s.split(req, ci, c)
+	case kindPublish:
+		s.forward(req, s.tbl.Lookup(args[1]), c.raw)
+	case kindTx:
+		s.txCommand(req, ci, c)
+	case kindBlocking:
+		s.blocking(req, ci, c)
+	case kindPubSub:
+		s.pubsubCommand(req, ci, c)
+	case kindScan:
+		s.scan(req, ci, c)
+	case kindFanout:
+		s.fanout(req, ci, c)
 	}
 }
 
 // forward sends the command's raw bytes to sh's master (or, for a read
 // under read_from, to a replica: see target in readfrom.go).
 func (s *session) forward(req *request, sh *Shard, raw []byte) {
+	if s.x != nil && s.x.tx.conn != nil && sh.master == s.x.tx.conn.srv && sh.errReply == nil {
+		// WATCH pinned the session to this server: its commands go on the
+		// pinned connection, in order with the WATCH (multi.go).
+		s.sendPinned(req, raw, nil)
+		return
+	}
 	sv, errReply := s.target(req, sh)
 	if errReply != nil {
 		req.setReply(errReply)

@@ -82,7 +82,7 @@ func (p *Pool) infoServer(_ *session, b *strings.Builder) {
 	field(b, "listen", p.cfg.Listen.String())
 	field(b, "uptime_in_seconds", int64(up/time.Second))
 	field(b, "uptime_in_days", int64(up/(24*time.Hour)))
-	field(b, "pools", len(px.pools))
+	field(b, "pools", len(px.Pools()))
 	field(b, "gomaxprocs", runtime.GOMAXPROCS(0))
 }
 

@@ -47,6 +47,8 @@ func (s *session) local(req *request, ci *cmdInfo, args [][]byte) {
 		s.command(req, args)
 	case "client":
 		s.client(req, args)
+	case "slowlog":
+		s.slowlogCommand(req, args)
 	default:
 		req.setError(msgUnknown(ci.name))
 	}

@@ -79,11 +79,11 @@ func TestLocalCommandsAndErrors(t *testing.T) {
 		{[]string{"COMMAND", "INFO", "get", "nosuch"}, "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n$-1\r\n"},
 		{[]string{"COMMAND", "DOCS"}, "*0\r\n"},
 		{[]string{"FOO", "bar"}, "-ERR unknown or unsupported command 'foo'\r\n"},
-		{[]string{"KEYS", "*"}, "-ERR unknown or unsupported command 'keys'\r\n"},
-		{[]string{"MULTI"}, "-ERR unknown or unsupported command 'multi'\r\n"},
-		{[]string{"BLPOP", "a", "0"}, "-ERR unknown or unsupported command 'blpop'\r\n"},
-		{[]string{"SUBSCRIBE", "c"}, "-ERR unknown or unsupported command 'subscribe'\r\n"},
-		{[]string{"FlushAll"}, "-ERR unknown or unsupported command 'flushall'\r\n"},
+		{[]string{"KEYS", "*"}, "-ERR command 'keys' is disabled in this pool (allow_admin_commands is false)\r\n"},
+		{[]string{"MONITOR"}, "-ERR unknown or unsupported command 'monitor'\r\n"},
+		{[]string{"SSUBSCRIBE", "c"}, "-ERR unknown or unsupported command 'ssubscribe'\r\n"},
+		{[]string{"SwapDB", "0", "1"}, "-ERR unknown or unsupported command 'swapdb'\r\n"},
+		{[]string{"FlushAll"}, "-ERR command 'flushall' is disabled in this pool (allow_admin_commands is false)\r\n"},
 		{[]string{"GET"}, "-ERR wrong number of arguments for 'get' command\r\n"},
 		{[]string{"GET", "a", "b"}, "-ERR wrong number of arguments for 'get' command\r\n"},
 		{[]string{"MSET", "a"}, "-ERR wrong number of arguments for 'mset' command\r\n"},
@@ -98,7 +98,8 @@ func TestLocalCommandsAndErrors(t *testing.T) {
 		{[]string{"EVAL", "return KEYS[1]", "1", a}, fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)},
 		{[]string{"EVAL", "return 1", "2", a, b}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
 		{[]string{"EVAL", "return 1", "5", a}, "-ERR Number of keys can't be greater than number of args\r\n"},
-		{[]string{"XREAD", "BLOCK", "0", "STREAMS", a, "0"}, "-ERR unknown or unsupported command 'xread' with BLOCK (blocking commands are not served yet)\r\n"},
+		{[]string{"XREAD", "BLOCK", "10", "STREAMS", "nostream", "0"}, "*-1\r\n"},
+		{[]string{"XREAD", "BLOCK", "0", "STREAMS", a, b, "0", "0"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
 		{[]string{"XREAD", "COUNT", "1", "STREAMS", a}, "-ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.\r\n"},
 		{[]string{"XREAD", "COUNT", "1", "STREAMS", "nostream", "0"}, "*-1\r\n"},
 		{[]string{"DEL", a, b}, ":2\r\n"},
@@ -108,7 +109,7 @@ func TestLocalCommandsAndErrors(t *testing.T) {
 	info := rc.do("INFO", "all")
 	for _, want := range []string{"# Server\r\n", "redis_version:", "# Clients\r\nconnected_clients:1\r\n", "# Pool\r\npool:p\r\n",
 		"distribution:ketama", "# Servers\r\nshard0:name=" + backends[0].Addr + ",status=up,addr=" + backends[0].Addr,
-		"cmdstat_mget:calls=1,", "cmdstat_get:calls=2,usec=", "rejected_calls=2", "cmdstat_unknown:calls=", "crossslot_errors:2"} {
+		"cmdstat_mget:calls=1,", "cmdstat_get:calls=2,usec=", "rejected_calls=2", "cmdstat_unknown:calls=", "crossslot_errors:3"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("INFO lacks %q:\n%s", want, info)
 		}

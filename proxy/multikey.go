@@ -122,6 +122,10 @@ func (r *request) merge() {
 		r.reply = appendInt(r.reply[:0], sum)
 	case kindMGet:
 		r.mergeArrays()
+	case kindScan:
+		r.mergeScan()
+	case kindFanout:
+		r.mergeFanout()
 	}
 }
 

@@ -34,6 +34,10 @@ type Pool struct {
 	zk     poolZK        // ZooKeeper topology and registration (zk_pool.go)
 	readRR atomic.Uint64 // read_from round-robin (readfrom.go)
 
+	subscribers subscriberSet // sessions with subscriptions (pubsub.go)
+	slowlog     slowlog       // SLOWLOG (slowlog.go)
+	hist        []cmdHist     // latency histograms by command id (hist.go)
+
 	routeMu sync.Mutex // serializes table builds; guards topo, version, servers
 	topo    Topology
 	version uint64
@@ -58,6 +62,8 @@ func newPool(px *Proxy, cfg *conf.Pool) (*Pool, error) {
 		sessions: map[*session]struct{}{},
 	}
 	p.stats.cmds = make([]cmdStats, len(commandTable)+1)
+	p.hist = make([]cmdHist, len(commandTable)+1)
+	p.slowlog.configure(cfg.SlowlogSlowerThan, cfg.SlowlogMaxLen)
 	if err := p.SetTopology(initialTopology(cfg)); err != nil {
 		return nil, err
 	}
@@ -155,6 +161,7 @@ func (p *Pool) buildLocked(t Topology) (*RouteTable, error) {
 // for closing (after retireGrace, so requests of older tables finish).
 func (p *Pool) installLocked(tbl *RouteTable) {
 	p.table.Store(tbl)
+	p.subscribers.tableChanged() // subscriptions follow their channels
 	used := map[*server]bool{}
 	for i := range tbl.shards {
 		sh := &tbl.shards[i]
@@ -279,7 +286,7 @@ func (p *Pool) sweepIdle(done <-chan struct{}) {
 				s.mu.Lock()
 				busy := s.outstanding > 0
 				s.mu.Unlock()
-				if !busy {
+				if !busy && !p.subscribers.has(s) { // subscribed clients never idle out, as in Redis
 					stale = append(stale, s)
 				}
 			}

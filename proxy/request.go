@@ -31,6 +31,15 @@ type request struct {
 	closeAfter bool
 	// forwarded: the reply came from a server (for statistics).
 	forwarded bool
+	// push: a pub/sub message, not the reply to a command (no statistics).
+	push bool
+
+	// SCAN: the shard scanned and the next live shard (-1: none); scan.go.
+	scanShard, scanNext int32
+	// slowRaw is the start of the command, kept while the pool has a
+	// slowlog, and slowName the client's name (slowlog.go).
+	slowRaw  []byte
+	slowName string
 
 	// split commands
 	parent  *request
@@ -64,7 +73,8 @@ func (rp *requestPool) put(r *request) {
 	}
 	r.reply = r.reply[:0]
 	r.sess, r.cmd, r.parent = nil, nil, nil
-	r.closeAfter, r.forwarded = false, false
+	r.closeAfter, r.forwarded, r.push = false, false, false
+	r.slowRaw, r.slowName = r.slowRaw[:0], ""
 	r.keySub = r.keySub[:0]
 	r.done.Store(false)
 	rp.p.Put(r)

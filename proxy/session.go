@@ -53,6 +53,8 @@ type session struct {
 	keyIdx  []int
 	subOf   []int32
 	batch   []*request
+	x       *sessionExt // transactions, blocking commands, pub/sub (multi.go); nil until used
+	slowOn  bool        // the pool keeps a slowlog: requests note their command (slowlog.go)
 
 	// Shared, under mu.
 	mu            sync.Mutex
@@ -61,7 +63,9 @@ type session struct {
 	outstanding   int // requests queued and not yet answered
 	readerDone    bool
 	readerWaiting bool
+	spaceWaiters  int // other goroutines waiting for room (pub/sub deliveries)
 	space         *sync.Cond
+	settling      bool   // the reader waits for every queued request to be done (settle)
 	busy          bool   // an owner is writing replies
 	handoff       []byte // unwritten output the writer goroutine must send
 	handoffClose  bool   // ... and then close the connection (QUIT)
@@ -86,6 +90,7 @@ func newSession(p *Pool, id uint64, nc net.Conn) *session {
 		done:   make(chan struct{}),
 		authed: p.cfg.RedisAuth == "",
 		stats:  newSessionStats(p),
+		slowOn: p.slowlog.enabled(),
 	}
 	s.space = sync.NewCond(&s.mu)
 	s.lastActive.Store(time.Now().UnixNano())
@@ -110,6 +115,9 @@ func (s *session) stopReading() {
 
 func (s *session) readLoop() {
 	defer func() {
+		if s.x != nil {
+			s.x.end(s, !s.stopping.Load())
+		}
 		s.mu.Lock()
 		s.readerDone = true
 		s.mu.Unlock()
@@ -131,6 +139,16 @@ func (s *session) readLoop() {
 			if req.closeAfter {
 				stop = true
 				break
+			}
+			if s.x != nil && s.x.blockedOn != nil {
+				// A blocking command: what follows waits for its reply.
+				s.push(s.batch)
+				s.batch = s.batch[:0]
+				s.flushBackends()
+				s.writeReady()
+				s.waitUnblocked()
+				s.tbl = s.pool.table.Load()
+				now = time.Now()
 			}
 		}
 		if err != nil && !stop {
@@ -220,6 +238,9 @@ func (s *session) flushBackends() {
 		s.touched[i] = nil
 	}
 	s.touched = s.touched[:0]
+	if s.x != nil {
+		s.x.flush()
+	}
 }
 
 // writeReady sends the replies ready at the head of the queue, without
@@ -227,6 +248,9 @@ func (s *session) flushBackends() {
 // too). Whoever completes a request calls it.
 func (s *session) writeReady() {
 	s.mu.Lock()
+	if s.settling {
+		s.space.Broadcast()
+	}
 	if s.busy {
 		s.mu.Unlock()
 		return
@@ -310,8 +334,8 @@ func (s *session) own(mayBlock bool) {
 
 		s.mu.Lock()
 		s.outstanding -= n
-		if s.readerWaiting && s.outstanding < maxSessionPending {
-			s.space.Signal()
+		if (s.readerWaiting || s.spaceWaiters > 0) && s.outstanding < maxSessionPending {
+			s.space.Broadcast()
 		}
 		if rest != nil {
 			// Keep busy: the writer goroutine takes over.
@@ -376,4 +400,34 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
+}
+
+// settle sends what the current batch queued so far and waits until every
+// earlier request of the session has its reply (the replies may not be
+// written yet). A command that leaves the pipelined connections (WATCH,
+// the first command of a transaction, a blocking command) calls it, so
+// that it reaches its server after the client's earlier commands, as on
+// one Redis connection. Reader goroutine only.
+func (s *session) settle() {
+	s.push(s.batch)
+	s.batch = s.batch[:0]
+	s.flushBackends()
+	s.writeReady()
+	s.mu.Lock()
+	s.settling = true
+	for {
+		done := true
+		for _, r := range s.queue[s.qh:] {
+			if !r.done.Load() {
+				done = false
+				break
+			}
+		}
+		if done {
+			break
+		}
+		s.space.Wait()
+	}
+	s.settling = false
+	s.mu.Unlock()
 }

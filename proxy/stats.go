@@ -77,12 +77,16 @@ type sessionStats struct {
 type sessionCmdStats struct {
 	id                            int
 	calls, usec, rejected, failed int64
+	hist                          [histBuckets]int64 // latency histogram (metrics.go)
 }
 
 func newSessionStats(p *Pool) *sessionStats { return &sessionStats{pool: p} }
 
 // count records the reply of r.
 func (st *sessionStats) count(r *request) {
+	if r.push {
+		return // a pub/sub message
+	}
 	id := unknownCommandID
 	if r.cmd != nil {
 		id = r.cmd.id
@@ -99,7 +103,12 @@ func (st *sessionStats) count(r *request) {
 		e = &st.entries[len(st.entries)-1]
 	}
 	e.calls++
-	e.usec += int64(time.Since(r.start) / time.Microsecond)
+	took := time.Since(r.start)
+	e.usec += int64(took / time.Microsecond)
+	e.hist[histBucket(took)]++
+	if len(r.slowRaw) > 0 {
+		st.pool.slowlog.note(r, took)
+	}
 	if isErrorReply(r.reply) {
 		if r.forwarded {
 			e.failed++
@@ -125,6 +134,7 @@ func (st *sessionStats) flush() {
 		if e.failed > 0 {
 			c.failed.Add(e.failed)
 		}
+		st.pool.hist[e.id].add(&e.hist)
 		e.calls, e.usec, e.rejected, e.failed = 0, 0, 0, 0
 	}
 	if len(st.entries) > 32 {
@@ -154,7 +164,7 @@ func (p *Proxy) statsJSON(now time.Time) []byte {
 	b = appendField(b, ", ", "timestamp", now.Unix())
 	b = appendField(b, ", ", "total_connections", p.stats.totalConns.Load())
 	b = appendField(b, ", ", "curr_connections", p.stats.currConns.Load())
-	pools := slices.Clone(p.pools)
+	pools := p.Pools()
 	slices.SortStableFunc(pools, func(a, b *Pool) int { return twemproxyCompare(a.name, b.name) })
 	for i, pl := range pools {
 		sep := ","
