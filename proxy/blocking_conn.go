@@ -144,7 +144,7 @@ func (sv *server) leaseDedicated(s *session) (*dedicatedConn, error) {
 	}
 	dp.dials.Add(1)
 	sv.pool.proxy.stats.serverConnOpened()
-	d := &dedicatedConn{srv: sv, nc: nc, timeout: sv.pool.cfg.Timeout}
+	d := &dedicatedConn{srv: sv, nc: nc}
 	if !dp.start(d, s) {
 		return nil, dp.closedErr()
 	}
@@ -172,6 +172,7 @@ func (dp *dedicatedPool) start(d *dedicatedConn, s *session) bool {
 	dp.mu.Unlock()
 	d.mu.Lock()
 	d.release, d.broken, d.dirty, d.owner = false, nil, false, s
+	d.timeout = d.srv.pool.config().Timeout // at each lease: a reload may change it
 	d.mu.Unlock()
 	p := d.srv.pool
 	p.wg.Add(1)
@@ -390,7 +391,7 @@ func (d *dedicatedConn) readLoop(s *session) {
 		buf  = make([]byte, 4096)
 		r, w int
 		sc   replyScanner
-		st   = &d.srv.stats
+		st   = d.srv.stats
 	)
 	fail := func(err error) {
 		d.mu.Lock()

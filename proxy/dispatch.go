@@ -19,7 +19,7 @@ func (s *session) dispatch(req *request, c *command) {
 	}
 	if ci == nil {
 		s.pool.stats.unknown.Add(1)
-		if !s.authed {
+		if !s.authOK() {
 			req.setError(msgNoAuth)
 			return
 		}
@@ -27,7 +27,7 @@ func (s *session) dispatch(req *request, c *command) {
 		return
 	}
 	req.cmd = ci
-	if !s.authed && !ci.noAuth {
+	if !ci.noAuth && !s.authOK() {
 		req.setError(msgNoAuth)
 		return
 	}

@@ -197,7 +197,7 @@ func (px *Proxy) collectPool(ch chan<- prometheus.Metric, p *Pool,
 	}
 
 	for _, sv := range p.statServers() {
-		ss := &sv.stats
+		ss := sv.stats
 		be := sv.addr
 		counter(d.beRequests, ss.requests.Load(), name, be)
 		counter(d.beResponses, ss.responses.Load(), name, be)

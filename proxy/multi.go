@@ -278,7 +278,7 @@ func (s *session) reset(req *request) {
 		x.ps.reset()
 	}
 	s.name = ""
-	s.authed = s.pool.cfg.RedisAuth == ""
+	s.authed = s.pool.config().RedisAuth == ""
 	req.setReply([]byte("+RESET\r\n"))
 }
 

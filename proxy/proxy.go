@@ -81,9 +81,8 @@ type Proxy struct {
 	hostname string
 	started  time.Time
 
-	mu    sync.Mutex           // guards pools and confs
-	pools []*Pool              // in configuration order; replaced (not modified) by a reload
-	confs map[*Pool]*conf.Pool // the configuration each pool runs now (a reload in place changes it, not Pool.cfg)
+	mu    sync.Mutex // guards pools
+	pools []*Pool    // in configuration order; replaced (not modified) by a reload
 
 	// reloadMu serializes reloads with each other and with Serve's start
 	// and shutdown; it guards run.
@@ -136,7 +135,6 @@ func New(opts Options) (*Proxy, error) {
 	px := &Proxy{
 		opts: opts, log: log, version: opts.Version, hostname: opts.Hostname,
 		started: time.Now(), cmds: newCommandSet(), ready: make(chan struct{}),
-		confs: map[*Pool]*conf.Pool{},
 	}
 	var errs []error
 	for _, cfg := range opts.Pools {
@@ -151,7 +149,6 @@ func New(opts Options) (*Proxy, error) {
 			continue
 		}
 		px.pools = append(px.pools, p)
-		px.confs[p] = cfg
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -247,10 +244,10 @@ func (px *Proxy) Serve(ctx context.Context) error {
 		}
 	}
 	for _, p := range pools {
-		ln, err := listen(p.cfg.Listen, p.cfg.Backlog, p.cfg.Reuseport)
+		ln, err := listen(p.config().Listen, p.config().Backlog, p.config().Reuseport)
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("pool %s: listen %s: %w", p.name, p.cfg.Listen.String(), err)
+			return fmt.Errorf("pool %s: listen %s: %w", p.name, p.config().Listen.String(), err)
 		}
 		p.sessMu.Lock()
 		p.ln = ln
@@ -369,7 +366,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 func (px *Proxy) startPool(st *serveState, p *Pool) {
 	run := &poolRun{stop: make(chan struct{}), accepting: make(chan struct{})}
 	st.pools[p] = run
-	if p.cfg.Preconnect {
+	if p.config().Preconnect {
 		p.routeMu.Lock()
 		for _, sv := range p.servers {
 			sv.start()
@@ -382,13 +379,28 @@ func (px *Proxy) startPool(st *serveState, p *Pool) {
 		defer close(run.accepting)
 		p.serve()
 	}()
-	if p.cfg.ClientIdleTimeout > 0 {
-		st.wg.Add(1)
-		go func() { // owned by Serve; ends at shutdown or when the pool goes away
-			defer st.wg.Done()
-			p.sweepIdle(run.stop)
-		}()
+	px.startSweeper(st, p)
+}
+
+// startSweeper starts the pool's idle sweeper if it has a
+// client_idle_timeout and no sweeper runs (at start, and when a reload
+// sets client_idle_timeout). Called with reloadMu held, p in st.pools.
+func (px *Proxy) startSweeper(st *serveState, p *Pool) {
+	run := st.pools[p]
+	if run == nil {
+		return
 	}
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	if p.sweeping || p.config().ClientIdleTimeout <= 0 {
+		return
+	}
+	p.sweeping = true
+	st.wg.Add(1)
+	go func() { // owned by Serve; ends at shutdown, when the pool goes away or a reload sets client_idle_timeout to 0
+		defer st.wg.Done()
+		p.sweepIdle(run.stop)
+	}()
 }
 
 // refreshStats renders the stats snapshot the stats port serves.

@@ -160,7 +160,7 @@ func (s *session) pubsubCommand(req *request, ci *cmdInfo, c *command) {
 // it served the command (unknown commands and wrong arities are left to
 // the usual path, which Redis checks first too).
 func (s *session) subscribedCommand(req *request, ci *cmdInfo, c *command) bool {
-	if ci == nil || !ci.arityOK(len(c.args)) || !s.authed {
+	if ci == nil || !ci.arityOK(len(c.args)) || !s.authOK() {
 		return false
 	}
 	switch ci.name {

@@ -18,16 +18,24 @@ import (
 //
 //   - an unchanged pool is not touched: its listener, clients and server
 //     connections carry on;
-//   - a changed pool whose differences are all "in place" keys (servers,
-//     hash, hash_tag, distribution and slots of a pool without ZooKeeper;
-//     slowlog_slower_than, slowlog_max_len) keeps its listener and its
-//     clients: a new route table is installed atomically, as a ZooKeeper
-//     topology would be (requests already routed finish on the old one, and
-//     servers the new table drops close after a grace period);
-//   - a pool changed in any other key is restarted: a new pool with the new
-//     settings takes the listening socket over (no connection is refused;
-//     a new socket when listen or reuseport changed), and the old pool
-//     drains like a removed one;
+//   - a changed pool whose differences are all keys that apply in place
+//     (every key but listen, backlog, reuseport, redis and the ZooKeeper
+//     keys; for a pool following ZooKeeper, not its routing keys either)
+//     keeps its listener and its clients. Its new configuration is stored
+//     atomically (Pool.cfg), and what the new values need is done
+//     (applyInPlace): a new route table for routing keys, installed as a
+//     ZooKeeper topology would be (requests already routed finish on the
+//     old one, and servers the new table drops close after a grace
+//     period); new server connections for server_connections, redis_db
+//     and tcpkeepalive (renewServers); ejected servers put back when
+//     auto_eject_hosts goes off; the idle sweeper started or stopped; the
+//     slowlog resized. The other keys are read where they are used and
+//     take effect at once;
+//   - a pool changed in a key that needs a new listener or a new
+//     ZooKeeper session is restarted: a new pool with the new settings
+//     takes the listening socket over (no connection is refused; a new
+//     socket when listen or reuseport changed), and the old pool drains
+//     like a removed one;
 //   - a removed pool stops accepting (its listener is closed) and drains:
 //     it stops reading commands, sends the replies of those already read
 //     (up to Options.DrainTimeout), then closes its clients and servers;
@@ -49,12 +57,23 @@ var (
 	ErrBadConfig = errors.New("invalid configuration")
 )
 
-// inPlaceKeys are the fields of conf.Pool a running pool can take from a
-// reload without restarting (routingKeys only for pools whose table is
-// not from ZooKeeper).
+// The fields of conf.Pool a running pool takes from a reload without
+// restarting; any other field (Listen, Backlog, Reuseport, Redis, the
+// ZooKeeper* fields) restarts the pool. docs/proxy-admin.md lists them.
 var (
+	// routingKeys build a new route table (in place only for pools whose
+	// table is not from ZooKeeper).
 	routingKeys = []string{"Servers", "Hash", "HashTag", "Distribution", "Slots"}
-	slowlogKeys = []string{"SlowlogSlowerThan", "SlowlogMaxLen"}
+	// serverKeys are how server connections are made: the pool's servers
+	// are replaced by new ones (renewServers).
+	serverKeys = []string{"ServerConnections", "RedisDB", "TCPKeepalive"}
+	// liveKeys are read where they are used and apply once stored;
+	// applyInPlace does what some also need.
+	liveKeys = []string{
+		"Timeout", "RedisAuth", "ClientConnections", "ClientIdleTimeout",
+		"AutoEjectHosts", "ServerRetryTimeout", "ServerFailureLimit",
+		"ReadFrom", "AllowAdminCommands", "SlowlogSlowerThan", "SlowlogMaxLen", "Preconnect",
+	}
 )
 
 // yamlKeys names conf.Pool fields as the configuration writes them, for
@@ -116,7 +135,7 @@ func describeKeys(keys []string) string {
 func appliesInPlace(o *conf.Pool, keys []string) bool {
 	for _, k := range keys {
 		switch {
-		case contains(slowlogKeys, k):
+		case contains(liveKeys, k), contains(serverKeys, k):
 		case contains(routingKeys, k) && !usesZooKeeperAtAll(o):
 		default:
 			return false
@@ -177,7 +196,8 @@ type inPlaceUpdate struct {
 	p       *Pool
 	n       *conf.Pool
 	keys    []string
-	routing bool
+	routing bool // a new route table (topo)
+	renew   bool // new server connections (serverKeys)
 	topo    Topology
 }
 
@@ -275,15 +295,15 @@ func (px *Proxy) prepareReload(pools []*conf.Pool) (_ *reloadPlan, err error) {
 
 	px.mu.Lock()
 	cur := append([]*Pool(nil), px.pools...)
+	px.mu.Unlock()
 	curConf := make(map[string]*conf.Pool, len(cur))
 	byName := make(map[string]*Pool, len(cur))
 	var oldConfs []*conf.Pool
 	for _, p := range cur {
-		c := px.confs[p]
+		c := p.config() // only reloads store it, and reloads are serialized
 		curConf[p.name], byName[p.name] = c, p
 		oldConfs = append(oldConfs, c)
 	}
-	px.mu.Unlock()
 
 	plan := &reloadPlan{confs: map[*Pool]*conf.Pool{}, sockets: map[*Pool]*poolSocket{}}
 	defer func() {
@@ -306,9 +326,8 @@ func (px *Proxy) prepareReload(pools []*conf.Pool) (_ *reloadPlan, err error) {
 		if appliesInPlace(o, keys) {
 			u := inPlaceUpdate{p: p, n: n, keys: keys}
 			for _, k := range keys {
-				if contains(routingKeys, k) {
-					u.routing = true
-				}
+				u.routing = u.routing || contains(routingKeys, k)
+				u.renew = u.renew || contains(serverKeys, k)
 			}
 			if u.routing {
 				u.topo = StaticTopology(n)
@@ -412,14 +431,7 @@ func (px *Proxy) discardPlan(plan *reloadPlan) {
 // commitReload applies a prepared plan. It cannot fail.
 func (px *Proxy) commitReload(st *serveState, plan *reloadPlan) {
 	for _, u := range plan.updates {
-		if u.routing {
-			if err := u.p.SetTopology(u.topo); err != nil { // checked in prepareReload
-				u.p.log.Error("reload: cannot install the new route table; keeping the old one", "err", err)
-			}
-		}
-		if contains(u.keys, "SlowlogSlowerThan") || contains(u.keys, "SlowlogMaxLen") {
-			u.p.slowlog.configure(u.n.SlowlogSlowerThan, u.n.SlowlogMaxLen)
-		}
+		px.applyInPlace(st, u)
 	}
 	// Pools going away: unregister from ZooKeeper first (so that a
 	// replacement takes the znode over), stop accepting, then drain in
@@ -464,7 +476,7 @@ func (px *Proxy) commitReload(st *serveState, plan *reloadPlan) {
 		if s.from != nil {
 			ln = handing[s.from]
 			n := plan.confs[q]
-			if n.Backlog != px.currentConf(s.from).Backlog && n.Backlog > 0 {
+			if n.Backlog != s.from.config().Backlog && n.Backlog > 0 {
 				setBacklog(ln, n.Backlog)
 			}
 			if n.Listen.Network == "unix" && n.Listen.Perm != 0 {
@@ -483,7 +495,6 @@ func (px *Proxy) commitReload(st *serveState, plan *reloadPlan) {
 	}
 	px.mu.Lock()
 	px.pools = plan.order
-	px.confs = plan.confs
 	px.mu.Unlock()
 	for _, line := range plan.lines {
 		line()
@@ -504,7 +515,7 @@ func (px *Proxy) detachListener(g *Pool, run *poolRun) net.Listener {
 		g.stopAccepting()
 		<-run.accepting
 		g.log.Warn("reload: cannot hand the listener over; reopening it")
-		n := px.currentConf(g)
+		n := g.config()
 		nln, err := listen(n.Listen, n.Backlog, n.Reuseport)
 		if err != nil {
 			g.log.Error("reload: cannot reopen the listener", "err", err)
@@ -517,14 +528,73 @@ func (px *Proxy) detachListener(g *Pool, run *poolRun) net.Listener {
 	return ln
 }
 
-// currentConf is the configuration p runs now.
-func (px *Proxy) currentConf(p *Pool) *conf.Pool {
-	px.mu.Lock()
-	defer px.mu.Unlock()
-	if c := px.confs[p]; c != nil {
-		return c
+// applyInPlace gives a running pool its new configuration (u.n): it
+// stores it, so that every key read where it is used (timeout, redis_auth,
+// client_connections, read_from, allow_admin_commands,
+// server_retry_timeout, server_failure_limit...) applies to the next
+// request, connection or check, then does what the other keys need.
+// Called by commitReload with reloadMu held; it cannot fail (the route
+// table was checked in prepareReload).
+func (px *Proxy) applyInPlace(st *serveState, u inPlaceUpdate) {
+	p, o, n := u.p, u.p.config(), u.n
+	p.cfg.Store(n)
+	switch {
+	case u.renew:
+		// New servers (new connections) for every address, with the
+		// new table if the routing changed too.
+		var t *Topology
+		if u.routing {
+			t = &u.topo
+		}
+		if err := p.renewServers(t); err != nil {
+			p.log.Error("reload: cannot renew the server connections; keeping the old ones", "err", err)
+		}
+	case u.routing:
+		if err := p.SetTopology(u.topo); err != nil {
+			p.log.Error("reload: cannot install the new route table; keeping the old one", "err", err)
+		}
 	}
-	return p.cfg
+	if o.Timeout != n.Timeout {
+		// Readers waiting for a reply arm their deadline again.
+		p.routeMu.Lock()
+		for _, sv := range p.servers {
+			for _, c := range sv.conns {
+				c.wakeReader()
+			}
+		}
+		p.routeMu.Unlock()
+	}
+	if o.SlowlogSlowerThan != n.SlowlogSlowerThan || o.SlowlogMaxLen != n.SlowlogMaxLen {
+		p.slowlog.configure(n.SlowlogSlowerThan, n.SlowlogMaxLen)
+	}
+	if o.AutoEjectHosts && !n.AutoEjectHosts {
+		// Servers ejected stay out no longer: put them back at once.
+		p.routeMu.Lock()
+		var back []*server
+		for _, sv := range p.servers {
+			if sv.ejected() {
+				back = append(back, sv)
+			}
+		}
+		p.routeMu.Unlock()
+		revived := false
+		for _, sv := range back {
+			revived = sv.revive() || revived
+		}
+		if revived {
+			p.rebuild("auto_eject_hosts turned off")
+		}
+	}
+	if n.Preconnect && !o.Preconnect {
+		p.routeMu.Lock()
+		for _, sv := range p.servers {
+			sv.start()
+		}
+		p.routeMu.Unlock()
+	}
+	if n.ClientIdleTimeout != o.ClientIdleTimeout {
+		px.startSweeper(st, p) // if none runs; a running one follows the new value
+	}
 }
 
 // closedListener stands for a listener that could not be reopened: its

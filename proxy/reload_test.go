@@ -82,7 +82,7 @@ func TestReload(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let the proxy forward it
 
 	before := px.Pool("keep")
-	if err := px.Reload(parsePools(t, keep+change(r2.Addr)+tuned("timeout: 4000")+added)); err != nil {
+	if err := px.Reload(parsePools(t, keep+change(r2.Addr)+tuned("backlog: 1024")+added)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -126,15 +126,15 @@ func TestReload(t *testing.T) {
 		t.Fatalf("k1 (on the old server) through the changed pool: %q", got)
 	}
 
-	// Changed in a key that needs a restart (timeout): the old client is
+	// Changed in a key that needs a restart (backlog): the old client is
 	// drained and closed; the address keeps accepting, with the new pool.
 	expectClosed(t, cTuned, "client of the restarted pool")
 	c := dialRaw(t, tunedAddr)
 	if got := c.do("SET", "t", "1"); got != "+OK\r\n" {
 		t.Fatalf("restarted pool: %q", got)
 	}
-	if got := px.Pool("tuned").Config().Timeout; got != 4*time.Second {
-		t.Fatalf("restarted pool timeout %v", got)
+	if got := px.Pool("tuned").Config().Backlog; got != 1024 {
+		t.Fatalf("restarted pool backlog %v", got)
 	}
 
 	// Added.
@@ -292,8 +292,23 @@ func TestChangedKeys(t *testing.T) {
 	if strings.Join(got, ",") != "Timeout,Servers,SlowlogMaxLen" {
 		t.Fatalf("changed keys %v", got)
 	}
-	if appliesInPlace(o, got) || !appliesInPlace(o, []string{"Servers", "SlowlogMaxLen"}) {
-		t.Fatal("appliesInPlace")
+	if !appliesInPlace(o, got) {
+		t.Fatal("timeout, servers and slowlog_max_len do not apply in place")
+	}
+	for _, k := range append(append([]string{}, liveKeys...), serverKeys...) {
+		if !appliesInPlace(o, []string{k}) {
+			t.Errorf("%s does not apply in place", k)
+		}
+	}
+	for _, k := range []string{"Listen", "Backlog", "Reuseport", "Redis", "ZooKeeperServers", "ZooKeeperPath",
+		"ZooKeeperRedisPath", "ZooKeeperSessionTimeout", "ZooKeeperAuth", "ZooKeeperRefreshInterval"} {
+		if appliesInPlace(o, []string{"Timeout", k}) {
+			t.Errorf("%s applies in place", k)
+		}
+	}
+	zk := parsePools(t, "z:\n  listen: 127.0.0.1:1\n  redis: true\n  zookeeper_host: 127.0.0.1:2\n  zookeeper_redis_path: /r/z\n")[0]
+	if appliesInPlace(zk, []string{"Hash"}) || !appliesInPlace(zk, []string{"Timeout", "ReadFrom"}) {
+		t.Error("a ZooKeeper pool: routing keys must restart it, the others not")
 	}
 	if keys := changedKeys(o, o); len(keys) != 0 {
 		t.Fatalf("no change: %v", keys)
@@ -358,10 +373,15 @@ func TestReloadUnderLoad(t *testing.T) {
 	}()
 	steps := []string{
 		confA(r2.Addr),                  // in place
-		confA(r2.Addr, "timeout: 3000"), // restart
-		confA(r1.Addr, "timeout: 3000") + yamlPool("b", b, []string{r2.Addr + ":1"}), // in place + add
-		confA(r1.Addr, "timeout: 3000", "slowlog_max_len: 5"),                        // in place, remove b
+		confA(r2.Addr, "backlog: 1000"), // restart
+		confA(r1.Addr, "backlog: 1000") + yamlPool("b", b, []string{r2.Addr + ":1"}), // in place + add
+		confA(r1.Addr, "backlog: 1000", "slowlog_max_len: 5"),                        // in place, remove b
 		confA(r1.Addr), // restart
+		confA(r1.Addr, "timeout: 3000", "client_connections: 100", "client_idle_timeout: 60000"), // in place
+		confA(r1.Addr, "timeout: 2000", "server_connections: 3", "auto_eject_hosts: true"),       // in place, new server connections
+		confA(r2.Addr, "redis_db: 1", "preconnect: true", "read_from: prefer-replica"),           // in place, new servers and connections
+		confA(r2.Addr, "tcpkeepalive: true", "allow_admin_commands: true", "slowlog_slower_than: 0"),
+		confA(r2.Addr),
 	}
 	for i, y := range steps {
 		time.Sleep(100 * time.Millisecond)
@@ -387,4 +407,159 @@ func TestReloadUnderLoad(t *testing.T) {
 func isDrained(err error) bool {
 	return errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset") ||
 		strings.Contains(err.Error(), "broken pipe") || strings.Contains(err.Error(), "use of closed")
+}
+
+// TestReloadInPlace: a reload changing timeout, redis_auth and
+// client_connections keeps the pool and its clients: the same client
+// connection (same session) keeps working, still authenticated; clients
+// not yet authenticated and new ones need the new password; the new
+// client limit and the new timeout apply at once. Then clients keep
+// working (authenticated) while reloads change those keys and the
+// server connections again and again (run with -race).
+func TestReloadInPlace(t *testing.T) {
+	r := harness.StartRedis(t)
+	admin := dialRaw(t, r.Addr)
+	// The server accepts both passwords: the proxy authenticates with
+	// its redis_auth, before and after the reload.
+	if got := admin.do("ACL", "SETUSER", "default", "on", ">pw1", ">pw2"); got != "+OK\r\n" {
+		t.Fatalf("ACL SETUSER: %q", got)
+	}
+	addr := freeAddr(t)
+	confP := func(extra ...string) string { return yamlPool("p", addr, []string{r.Addr + ":1"}, extra...) }
+	px := startTestProxy(t, confP("redis_auth: pw1", "timeout: 10000", "client_connections: 2"))
+	pool := px.Pool("p")
+	const (
+		ok       = "+OK\r\n"
+		val      = "$1\r\nv\r\n"
+		noAuth   = "-" + msgNoAuth + "\r\n"
+		wrong    = "-" + msgWrongPass + "\r\n"
+		maxConns = "-" + msgMaxClients + "\r\n"
+	)
+	c1 := dialRaw(t, addr)
+	if got := c1.do("AUTH", "pw1"); got != ok {
+		t.Fatalf("AUTH pw1: %q", got)
+	}
+	if got := c1.do("SET", "k", "v"); got != ok {
+		t.Fatalf("SET: %q", got)
+	}
+	id := c1.do("CLIENT", "ID")
+	c2 := dialRaw(t, addr) // connected, not authenticated
+	if got := c2.do("GET", "k"); got != noAuth {
+		t.Fatalf("GET before AUTH: %q", got)
+	}
+	if got := dialRaw(t, addr).reply(); got != maxConns {
+		t.Fatalf("third client with client_connections 2: %q", got)
+	}
+
+	if err := px.Reload(parsePools(t, confP("redis_auth: pw2", "timeout: 300", "client_connections: 4"))); err != nil {
+		t.Fatal(err)
+	}
+	if px.Pool("p") != pool {
+		t.Fatal("the pool was restarted")
+	}
+	if c := pool.Config(); c.RedisAuth != "pw2" || c.Timeout != 300*time.Millisecond || c.ClientConnections != 4 {
+		t.Fatalf("Config() after the reload: redis_auth %q timeout %v client_connections %d",
+			c.RedisAuth, c.Timeout, c.ClientConnections)
+	}
+	// The same connection, the same session, still authenticated.
+	if got := c1.do("GET", "k"); got != val {
+		t.Fatalf("same connection after the reload: %q", got)
+	}
+	if got := c1.do("CLIENT", "ID"); got != id {
+		t.Fatalf("CLIENT ID %q, was %q: not the same session", got, id)
+	}
+	// Not authenticated yet, and new clients: the new password only.
+	c3 := dialRaw(t, addr)
+	for name, c := range map[string]*rawClient{"connected before": c2, "new": c3} {
+		if got := c.do("GET", "k"); got != noAuth {
+			t.Fatalf("%s client, GET before AUTH: %q", name, got)
+		}
+		if got := c.do("AUTH", "pw1"); got != wrong {
+			t.Fatalf("%s client, AUTH with the old password: %q", name, got)
+		}
+		if got := c.do("AUTH", "pw2"); got != ok {
+			t.Fatalf("%s client, AUTH with the new password: %q", name, got)
+		}
+		if got := c.do("GET", "k"); got != val {
+			t.Fatalf("%s client, GET: %q", name, got)
+		}
+	}
+	// client_connections 4: a fourth client is accepted, a fifth refused.
+	if got := dialRaw(t, addr).do("AUTH", "pw2"); got != ok {
+		t.Fatalf("fourth client: %q", got)
+	}
+	if got := dialRaw(t, addr).reply(); got != maxConns {
+		t.Fatalf("fifth client with client_connections 4: %q", got)
+	}
+	// The new timeout: with the server paused for 1.5 s, a request fails
+	// with a timeout (the old 10 s timeout would wait for the value).
+	if got := admin.do("CLIENT", "PAUSE", "1500", "ALL"); got != ok {
+		t.Fatalf("CLIENT PAUSE: %q", got)
+	}
+	if got := c1.do("GET", "k"); !strings.HasPrefix(got, "-ERR backend "+r.Addr+": timeout") {
+		t.Fatalf("GET on a paused server with timeout 300 ms: %q", got)
+	}
+	eventually(t, 10*time.Second, "the server back after the pause", func() bool {
+		return c1.do("GET", "k") == val
+	})
+
+	// Concurrent requests during reloads.
+	if err := px.Reload(parsePools(t, confP("redis_auth: pw2", "timeout: 3000", "client_connections: 10"))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 16)
+	var wg sync.WaitGroup
+	for w := range 3 {
+		c := client(t, addr, func(o *redis.Options) { o.PoolSize, o.Password = 1, "pw2" })
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { // ends with ctx
+			defer wg.Done()
+			k := fmt.Sprintf("w%d", w)
+			for i := 0; ctx.Err() == nil; i++ {
+				v := strconv.Itoa(i)
+				if err := c.Set(ctx, k, v, 0).Err(); err != nil {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("SET: %w", err)
+					}
+					return
+				}
+				if got, err := c.Get(ctx, k).Result(); err != nil || got != v {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("GET %s = %q, %v; want %q", k, got, err, v)
+					}
+					return
+				}
+			}
+		}()
+	}
+	steps := [][]string{
+		{"redis_auth: pw1", "timeout: 2000", "client_connections: 12"},
+		{"redis_auth: pw2", "timeout: 3000", "client_connections: 20", "server_connections: 2"},
+		{"redis_auth: pw1", "timeout: 2000", "server_connections: 3", "client_idle_timeout: 60000"},
+		{"redis_auth: pw2", "timeout: 3000"},
+	}
+	for i, extra := range steps {
+		time.Sleep(50 * time.Millisecond)
+		if err := px.Reload(parsePools(t, confP(extra...))); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if px.Pool("p") != pool {
+			t.Fatalf("step %d: the pool was restarted", i)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if got := c1.do("GET", "k"); got != val {
+		t.Fatalf("first connection after every reload: %q", got)
+	}
 }

@@ -30,10 +30,18 @@ func TestReloadZooKeeper(t *testing.T) {
 		t.Fatalf("zookeeper_connected %v", v)
 	}
 
-	// Restart (read_from changes): the new pool follows ZooKeeper and
-	// registers the same node.
+	// In place (read_from changes): the same pool, following ZooKeeper.
 	old := tp.Pool("zp")
 	if err := tp.Reload(parsePools(t, zp("read_from: prefer-replica")+static)); err != nil {
+		t.Fatal(err)
+	}
+	if tp.Pool("zp") != old || old.Config().ReadFrom != conf.ReadPreferReplica || !old.ZooKeeperStatus().Enabled {
+		t.Fatal("read_from not applied in place")
+	}
+
+	// Restart (a ZooKeeper key changes): the new pool follows ZooKeeper and
+	// registers the same node.
+	if err := tp.Reload(parsePools(t, zp("read_from: prefer-replica", "zookeeper_refresh_interval: 20000")+static)); err != nil {
 		t.Fatal(err)
 	}
 	p := tp.Pool("zp")

@@ -45,7 +45,7 @@ type session struct {
 	remote string
 
 	// Reader goroutine state.
-	authed  bool
+	authed  bool // AUTH succeeded, or the pool had no redis_auth when the client connected (see authOK)
 	name    string
 	tbl     *RouteTable
 	touched []*backendConn
@@ -88,7 +88,7 @@ func newSession(p *Pool, id uint64, nc net.Conn) *session {
 		remote: nc.RemoteAddr().String(),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
-		authed: p.cfg.RedisAuth == "",
+		authed: p.config().RedisAuth == "",
 		stats:  newSessionStats(p),
 		slowOn: p.slowlog.enabled(),
 	}
@@ -104,6 +104,16 @@ func (s *session) serve() {
 	go s.writeLoop() // ends after the reader, see session
 	s.readLoop()
 	<-s.done
+}
+
+// authOK reports whether the client may run commands: it authenticated,
+// or the pool requires no password now. A reload that sets or changes
+// redis_auth leaves authenticated clients authenticated and makes the
+// others AUTH with the new password; one that removes it lets every
+// client in, as Redis does when requirepass changes. It costs nothing
+// for an authenticated client.
+func (s *session) authOK() bool {
+	return s.authed || s.pool.config().RedisAuth == ""
 }
 
 // stopReading makes the reader stop after the commands it has read (drain
@@ -130,6 +140,7 @@ func (s *session) readLoop() {
 			s.lastActive.Store(now.UnixNano())
 		}
 		s.tbl = s.pool.table.Load()
+		s.slowOn = s.pool.slowlog.enabled() // a reload may turn the slowlog on or off
 		s.batch = s.batch[:0]
 		stop := false
 		for i := range cmds {

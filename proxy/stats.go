@@ -189,7 +189,7 @@ func (p *Proxy) statsJSON(now time.Time) []byte {
 			b = append(b, sep...)
 			b = appendJSONString(b, sv.name)
 			b = append(b, `: {`...)
-			ss := &sv.stats
+			ss := sv.stats
 			var in, inBytes, out, outBytes int
 			for _, c := range sv.conns {
 				a, ab, o, ob := c.queues()
