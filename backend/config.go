@@ -49,6 +49,10 @@ type Config struct {
 	ListMaxListpackSize    int // list-max-listpack-size (reported only)
 	ListCompressDepth      int // list-compress-depth (reported only)
 
+	// ClientOutputBufferLimit is client-output-buffer-limit; the pubsub
+	// class disconnects slow subscribers (pubsub_conn.go).
+	ClientOutputBufferLimit OutputBufferLimits
+
 	// ConfigFile is the file the configuration was read from (CONFIG
 	// REWRITE writes it back); empty when none.
 	ConfigFile string
@@ -80,6 +84,7 @@ func DefaultConfig() Config {
 		ZsetMaxListpackValue:     64,
 		ReplicationConfig:        DefaultReplicationConfig(),
 		ListMaxListpackSize:      -2,
+		ClientOutputBufferLimit:  DefaultOutputBufferLimits(),
 	}
 }
 
@@ -263,7 +268,7 @@ var params = append([]param{
 	fixedParam("appendonly-rdb-preamble", "no"),
 	fixedParam("aof-use-rdb-preamble", "no"),
 	fixedParam("lazyfree-lazy-expire", "no"),
-}, replicationParams()...)
+}, append(replicationParams(), pubsubParams()...)...)
 
 func withImmutable(p param) param { p.immutable = true; return p }
 

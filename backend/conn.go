@@ -139,6 +139,7 @@ func (s *Server) serveConn(c *Client) {
 	defer func() {
 		c.nc.Close()
 		c.releaseMulti()
+		c.pubsubGone()
 		s.repl.clientGone(c)
 		s.clients.remove(c)
 		s.connWG.Done()
@@ -181,7 +182,7 @@ func (s *Server) serveConn(c *Client) {
 			s.log.Warn("Closing client that reached max query buffer length", "addr", c.addr)
 			return
 		}
-		if t := s.clientTimeout.Load(); t > 0 && c.repl.replica == nil {
+		if t := s.clientTimeout.Load(); t > 0 && c.repl.replica == nil && !c.subscribedMode() {
 			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t)))
 			deadline = true
 		} else if deadline {
