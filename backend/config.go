@@ -194,9 +194,11 @@ func stringParam(name string, f func(c *Config) *string) param {
 }
 
 // fixedParam is a read-only parameter reporting how shardis-server behaves
-// (tools ask for them), e.g. databases 1, save "".
+// (tools ask for them), e.g. databases 1, save "". Unless Redis has it
+// immutable too, CONFIG SET accepts its own value (test suites and tools
+// set save "" or maxmemory 0) and refuses any other.
 func fixedParam(name, value string) param {
-	return param{name: name, immutable: true,
+	return param{name: name, immutable: fixedImmutable[name],
 		get: func(*Config) string { return value },
 		set: func(_ *Config, v string) error {
 			if v != value {
@@ -205,6 +207,9 @@ func fixedParam(name, value string) param {
 			return nil
 		}}
 }
+
+// fixedImmutable are the fixed parameters Redis does not CONFIG SET.
+var fixedImmutable = map[string]bool{"databases": true, "cluster-enabled": true, "daemonize": true}
 
 // params is the parameter table; CONFIG GET/SET, the command line and
 // config files go through it. Order is CONFIG GET's order.

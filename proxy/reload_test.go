@@ -451,6 +451,12 @@ func TestReloadInPlace(t *testing.T) {
 		t.Fatalf("third client with client_connections 2: %q", got)
 	}
 
+	// The server pauses for 1.5 s: the first request after the reload
+	// fails with the new timeout (the old 10 s timeout, armed while the
+	// connection was idle, would wait for the value).
+	if got := admin.do("CLIENT", "PAUSE", "1500", "ALL"); got != ok {
+		t.Fatalf("CLIENT PAUSE: %q", got)
+	}
 	if err := px.Reload(parsePools(t, confP("redis_auth: pw2", "timeout: 300", "client_connections: 4"))); err != nil {
 		t.Fatal(err)
 	}
@@ -461,10 +467,13 @@ func TestReloadInPlace(t *testing.T) {
 		t.Fatalf("Config() after the reload: redis_auth %q timeout %v client_connections %d",
 			c.RedisAuth, c.Timeout, c.ClientConnections)
 	}
-	// The same connection, the same session, still authenticated.
-	if got := c1.do("GET", "k"); got != val {
-		t.Fatalf("same connection after the reload: %q", got)
+	if got := c1.do("GET", "k"); !strings.HasPrefix(got, "-ERR backend "+r.Addr+": timeout") {
+		t.Fatalf("GET on a paused server with timeout 300 ms: %q", got)
 	}
+	// The same connection, the same session, still authenticated.
+	eventually(t, 10*time.Second, "the server back after the pause", func() bool {
+		return c1.do("GET", "k") == val
+	})
 	if got := c1.do("CLIENT", "ID"); got != id {
 		t.Fatalf("CLIENT ID %q, was %q: not the same session", got, id)
 	}
@@ -491,17 +500,6 @@ func TestReloadInPlace(t *testing.T) {
 	if got := dialRaw(t, addr).reply(); got != maxConns {
 		t.Fatalf("fifth client with client_connections 4: %q", got)
 	}
-	// The new timeout: with the server paused for 1.5 s, a request fails
-	// with a timeout (the old 10 s timeout would wait for the value).
-	if got := admin.do("CLIENT", "PAUSE", "1500", "ALL"); got != ok {
-		t.Fatalf("CLIENT PAUSE: %q", got)
-	}
-	if got := c1.do("GET", "k"); !strings.HasPrefix(got, "-ERR backend "+r.Addr+": timeout") {
-		t.Fatalf("GET on a paused server with timeout 300 ms: %q", got)
-	}
-	eventually(t, 10*time.Second, "the server back after the pause", func() bool {
-		return c1.do("GET", "k") == val
-	})
 
 	// Concurrent requests during reloads.
 	if err := px.Reload(parsePools(t, confP("redis_auth: pw2", "timeout: 3000", "client_connections: 10"))); err != nil {
@@ -551,6 +549,9 @@ func TestReloadInPlace(t *testing.T) {
 		if px.Pool("p") != pool {
 			t.Fatalf("step %d: the pool was restarted", i)
 		}
+		if n, want := len(pool.Table().Shard(0).master.conns), max(pool.Config().ServerConnections, 1); n != want {
+			t.Fatalf("step %d: %d server connections, want %d", i, n, want)
+		}
 	}
 	time.Sleep(50 * time.Millisecond)
 	cancel()
@@ -561,5 +562,62 @@ func TestReloadInPlace(t *testing.T) {
 	}
 	if got := c1.do("GET", "k"); got != val {
 		t.Fatalf("first connection after every reload: %q", got)
+	}
+
+	// redis_db: new server connections select the new database.
+	if err := px.Reload(parsePools(t, confP("redis_auth: pw2", "timeout: 3000", "redis_db: 2"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := c1.do("SET", "dbk", "x"); got != ok {
+		t.Fatalf("SET after redis_db 2: %q", got)
+	}
+	if got := admin.do("SELECT", "2"); got != ok {
+		t.Fatalf("SELECT 2: %q", got)
+	}
+	if got := admin.do("GET", "dbk"); got != "$1\r\nx\r\n" {
+		t.Fatalf("dbk in database 2: %q", got)
+	}
+	// redis_auth removed: a client that never authenticated gets in (the
+	// server connections, unchanged, stay authenticated).
+	cNo := dialRaw(t, addr)
+	if got := cNo.do("GET", "dbk"); got != noAuth {
+		t.Fatalf("GET before AUTH: %q", got)
+	}
+	if err := px.Reload(parsePools(t, confP("timeout: 3000", "redis_db: 2"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := cNo.do("GET", "dbk"); got != "$1\r\nx\r\n" {
+		t.Fatalf("GET once redis_auth is removed: %q", got)
+	}
+}
+
+// TestReloadIdleTimeout: a reload setting client_idle_timeout on a pool
+// that had none starts closing idle clients; setting it back to 0 stops.
+func TestReloadIdleTimeout(t *testing.T) {
+	r := harness.StartRedis(t)
+	addr := freeAddr(t)
+	confP := func(extra ...string) string { return yamlPool("p", addr, []string{r.Addr + ":1"}, extra...) }
+	px := startTestProxy(t, confP())
+	c := dialRaw(t, addr)
+	if got := c.do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING: %q", got)
+	}
+	if err := px.Reload(parsePools(t, confP("client_idle_timeout: 200"))); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c, "idle client after client_idle_timeout 200 ms")
+	if err := px.Reload(parsePools(t, confP())); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the idle sweeper stopped", func() bool {
+		p := px.Pool("p")
+		p.sweepMu.Lock()
+		defer p.sweepMu.Unlock()
+		return !p.sweeping
+	})
+	c2 := dialRaw(t, addr)
+	time.Sleep(400 * time.Millisecond)
+	if got := c2.do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("idle client with client_idle_timeout 0: %q", got)
 	}
 }
