@@ -137,9 +137,9 @@ func (s *Server) register(nc net.Conn) *Client {
 // serveConn is a connection's goroutine.
 func (s *Server) serveConn(c *Client) {
 	defer func() {
+		c.pubsubGone() // before Close: it sends what is queued (QUIT's +OK)
 		c.nc.Close()
 		c.releaseMulti()
-		c.pubsubGone()
 		s.repl.clientGone(c)
 		s.clients.remove(c)
 		s.connWG.Done()

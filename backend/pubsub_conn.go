@@ -172,8 +172,11 @@ func (c *Client) pubsubReset() {
 	}
 }
 
-// pubsubGone cleans up after the connection closed: subscriptions
-// removed, writer stopped. Called by the connection goroutine.
+// pubsubGone cleans up when the connection ends (QUIT, protocol error,
+// read error, killed): subscriptions removed, then the writer sends what
+// is queued — the last replies, like QUIT's +OK, as the direct path
+// does — and ends (at once if the connection is closed or broken).
+// Called by the connection goroutine before it closes the connection.
 func (c *Client) pubsubGone() {
 	sb := c.ps.Load()
 	if sb == nil {
@@ -181,7 +184,9 @@ func (c *Client) pubsubGone() {
 	}
 	c.pubsubReset()
 	sb.mu.Lock()
-	sb.close()
+	sb.held = nil
+	sb.stopping = true
+	sb.cond.Broadcast()
 	sb.mu.Unlock()
 	<-sb.done
 }

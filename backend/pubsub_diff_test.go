@@ -282,5 +282,14 @@ func runPubSubScript(t *testing.T, addr string) []string {
 	s.read("s6", 2)
 	s.do("p", "DEL", "pk")
 	s.infoPubsub("p")
+
+	// QUIT while subscribed: +OK, then the connection closes.
+	s.send("s7", "SUBSCRIBE", "q")
+	s.read("s7", 1)
+	s.do("s7", "QUIT")
+	if _, err := s.conn("s7").br.ReadByte(); err == nil {
+		s.out = append(s.out, "s7: data after QUIT")
+	}
+	s.infoPubsub("p")
 	return s.out
 }
