@@ -398,7 +398,7 @@ func TestPubSubNoIdleTimeout(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.Timeout = 1 })
 	rc := dialRaw(t, s.addr())
 	rc.do("SUBSCRIBE", "idle")
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // past the 1 s timeout
 	if n := client(t, s.addr()).Publish(context.Background(), "idle", "still here").Val(); n != 1 {
 		t.Fatalf("PUBLISH = %d", n)
 	}
