@@ -450,3 +450,21 @@ func benchPublish(b *testing.B, addr string) {
 	}
 	wg.Wait()
 }
+
+// TestPubSubPublishToSelfInExec: the message a transaction publishes to
+// its own new subscription follows the EXEC reply (redis-server puts it
+// inside the EXEC array, breaking the announced length).
+func TestPubSubPublishToSelfInExec(t *testing.T) {
+	s := startServer(t, nil)
+	rc := dialRaw(t, s.addr())
+	for _, cmd := range [][]string{{"MULTI"}, {"SUBSCRIBE", "self"}, {"PUBLISH", "self", "hi"}, {"PING"}} {
+		rc.do(cmd...)
+	}
+	want := "*3\r\n*3\r\n$9\r\nsubscribe\r\n$4\r\nself\r\n:1\r\n:1\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+	if got := rc.do("EXEC"); got != want {
+		t.Fatalf("EXEC = %q, want %q", got, want)
+	}
+	if got, want := rc.reply(), "*3\r\n$7\r\nmessage\r\n$4\r\nself\r\n$2\r\nhi\r\n"; got != want {
+		t.Fatalf("then %q, want %q", got, want)
+	}
+}
