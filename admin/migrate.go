@@ -140,6 +140,7 @@ type MigrateReport struct {
 	Pauses  int           `json:"pauses"`
 	Took    time.Duration `json:"-"`
 	TookMS  int64         `json:"took_ms"`
+	Rate    float64       `json:"keys_per_sec"` // keys moved per second, from the first batch on
 }
 
 // migrator runs one migration.
@@ -156,7 +157,8 @@ type migrator struct {
 
 	rep        MigrateReport
 	total      int64
-	start      time.Time
+	start      time.Time // the migration's start (its record written)
+	moveStart  time.Time // the first batch (after the settle delay): rates count from here
 	lastReport time.Time
 }
 
@@ -339,6 +341,7 @@ func (m *migrator) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.moveStart = time.Now()
 	for _, r := range m.slots {
 		if n, err := m.client(src).Do(ctx, append([]any{"SHARDIS.COUNTSLOTS"}, m.spec(r)...)...).Int64(); err == nil {
 			m.total += n
@@ -367,7 +370,8 @@ func (m *migrator) run(ctx context.Context) error {
 	}
 	m.rep.Took = time.Since(m.start)
 	m.rep.TookMS = m.rep.Took.Milliseconds()
-	rate := float64(m.rep.Keys) / max(m.rep.Took.Seconds(), 1e-3)
+	rate := float64(m.rep.Keys) / max(time.Since(m.moveStart).Seconds(), 1e-3)
+	m.rep.Rate = rate
 	m.progress("done: %d keys (%s) of slots %s moved from %s to %s in %v (%.0f keys/s)%s",
 		m.rep.Keys, humanBytes(m.rep.Bytes), m.rep.Slots, m.from, m.to, m.rep.Took.Round(time.Millisecond), rate, droppedNote(m.rep.Dropped))
 	return nil
@@ -498,7 +502,7 @@ func (m *migrator) report(force bool) {
 		return
 	}
 	m.lastReport = now
-	el := now.Sub(m.start).Seconds()
+	el := now.Sub(m.moveStart).Seconds()
 	rate := float64(m.rep.Keys) / max(el, 1e-3)
 	pct, eta := "", "?"
 	if m.total > 0 {

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardis/shardis/conf"
@@ -42,7 +44,18 @@ type migrationTable struct {
 	bySlot []int16 // slot -> index in srcs, -1 when not migrating
 	srcs   []*server
 	from   []string // source shard names (for errors)
+
+	// moved remembers keys the source answered for (moved, or absent):
+	// such a key cannot come back to the source while the migration
+	// runs (every proxy sends its writes to the target), so it needs no
+	// second round trip. Bounded by maxMovedCache; dropped with the
+	// table.
+	moved  sync.Map // string -> struct{}
+	nmoved atomic.Int64
 }
+
+// maxMovedCache bounds migrationTable.moved.
+const maxMovedCache = 1 << 20
 
 // newMigrationTable returns nil when topo has no migrations.
 func newMigrationTable(topo Topology, resolve func(addr string, shard ShardSpec) *server) *migrationTable {
@@ -195,12 +208,20 @@ func (s *session) migrateKeys(req *request, ci *cmdInfo, c *command) bool {
 		if slot < 0 || slot >= len(mt.bySlot) || mt.bySlot[slot] < 0 {
 			continue
 		}
+		if _, ok := mt.moved.Load(string(key)); ok {
+			continue
+		}
 		src := mt.bySlot[slot]
 		target := tbl.Lookup(key)
 		if errText := s.moveKey(mt, int(src), target, key); errText != "" {
 			s.pool.stats.forwardError.Add(1)
 			req.setError(errText)
 			return false
+		}
+		if mt.nmoved.Load() < maxMovedCache {
+			if _, dup := mt.moved.LoadOrStore(string(key), struct{}{}); !dup {
+				mt.nmoved.Add(1)
+			}
 		}
 	}
 	return true
