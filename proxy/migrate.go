@@ -44,6 +44,9 @@ type migrationTable struct {
 	bySlot []int16 // slot -> index in srcs, -1 when not migrating
 	srcs   []*server
 	from   []string // source shard names (for errors)
+	// target[i] is set when shard i receives a migration: its reads go
+	// to its master (a replica may not have a key restored a moment ago).
+	target []bool
 
 	// moved remembers keys the source answered for (moved, or absent):
 	// such a key cannot come back to the source while the migration
@@ -66,7 +69,7 @@ func newMigrationTable(topo Topology, resolve func(addr string, shard ShardSpec)
 	if slots <= 0 {
 		slots = hashring.DefaultSlots
 	}
-	mt := &migrationTable{slots: slots, bySlot: make([]int16, slots)}
+	mt := &migrationTable{slots: slots, bySlot: make([]int16, slots), target: make([]bool, len(topo.Shards))}
 	for i := range mt.bySlot {
 		mt.bySlot[i] = -1
 	}
@@ -74,6 +77,11 @@ func newMigrationTable(topo Topology, resolve func(addr string, shard ShardSpec)
 		var sv *server
 		if m.FromMaster != "" {
 			sv = resolve(m.FromMaster, ShardSpec{Name: m.From, Master: m.FromMaster})
+		}
+		for i, sh := range topo.Shards {
+			if sh.Name == m.To {
+				mt.target[i] = true
+			}
 		}
 		idx := int16(len(mt.srcs))
 		mt.srcs = append(mt.srcs, sv)
@@ -85,6 +93,12 @@ func newMigrationTable(topo Topology, resolve func(addr string, shard ShardSpec)
 		}
 	}
 	return mt
+}
+
+// readsFromMaster reports whether reads of shard i must go to its master
+// (read_from): it receives a migration.
+func (mt *migrationTable) readsFromMaster(i int) bool {
+	return mt != nil && i >= 0 && i < len(mt.target) && mt.target[i]
 }
 
 // applyMigrations gives out's migrating slots to their targets (adding a

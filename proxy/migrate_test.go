@@ -69,6 +69,9 @@ func TestMigratingTopology(t *testing.T) {
 	if mt == nil || mt.srcs[mt.bySlot[150]] != servers["10.0.0.1:6379"] || mt.bySlot[99] != -1 || mt.srcs[mt.bySlot[700]] != nil {
 		t.Fatalf("migration table %+v", mt)
 	}
+	if !mt.readsFromMaster(1) || mt.readsFromMaster(0) {
+		t.Fatalf("reads of the target must go to its master: %v", mt.target)
+	}
 	// Without migrations: no table (the hot path's one nil check).
 	ct.Shards[0].Migrating, ct.Shards[1].Migrating = nil, nil
 	ct.Shards[1].Master = 0
