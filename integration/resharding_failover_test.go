@@ -20,12 +20,18 @@ import (
 	"github.com/shardis/shardis/integration/harness"
 )
 
-// TestReshardingSourceFailover: the source master is killed (kill -9)
-// in the middle of a migration; its watchdogs promote a replica, the
-// migration pauses and resumes from the new master, and completes with
-// no key lost or duplicated while a writer goes through a proxy
-// (shardis-server with repl-ack-replicas 1, two replicas per shard).
-func TestReshardingSourceFailover(t *testing.T) {
+// TestReshardingFailover: the source (then, in another pool, the target)
+// master is killed (kill -9) in the middle of a migration; its watchdogs
+// promote a replica, the migration pauses and resumes from the new
+// master, and completes with no key lost or duplicated while a writer
+// goes through a proxy (shardis-server with repl-ack-replicas 1, two
+// replicas per shard).
+func TestReshardingFailover(t *testing.T) {
+	t.Run("source", func(t *testing.T) { reshardFailover(t, 0) })
+	t.Run("target", func(t *testing.T) { reshardFailover(t, 1) })
+}
+
+func reshardFailover(t *testing.T, victim int) {
 	zk := harness.StartZooKeeper(t)
 	r := newRig(t, zk, "mig", rigOptions{kind: kindShardis, shards: 2, replicas: 2,
 		backendArgs: []string{"--repl-ack-replicas", "1", "--repl-ack-timeout", "5000"}})
@@ -79,7 +85,7 @@ func TestReshardingSourceFailover(t *testing.T) {
 		}
 	}()
 
-	src := r.shards[0]
+	src := r.shards[victim]
 	oldMaster := src.nodes[0]
 	layout, _ := conf.NewLayout("/redis")
 	a := admin.New(r.z, layout)
@@ -106,7 +112,7 @@ func TestReshardingSourceFailover(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	stop.Store(true)
 	<-done
-	t.Logf("moved %d keys, dropped %d stale copies, %d pauses; new source master %s; writer retries %d",
+	t.Logf("moved %d keys, dropped %d stale copies, %d pauses; new master %s; writer retries %d",
 		rep.Keys, rep.Dropped, rep.Pauses, newMaster.Addr, retries.Load())
 
 	top, err := conf.ReadTopology(r.z, layout.PoolPath("mig"), conf.DefaultPoolSettings())
