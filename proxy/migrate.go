@@ -95,6 +95,19 @@ func newMigrationTable(topo Topology, resolve func(addr string, shard ShardSpec)
 	return mt
 }
 
+// markUsed adds the migrations' source servers to used (a source whose
+// slots are all migrating is in no shard of the table, but must stay).
+func (mt *migrationTable) markUsed(used map[*server]bool) {
+	if mt == nil {
+		return
+	}
+	for _, sv := range mt.srcs {
+		if sv != nil {
+			used[sv] = true
+		}
+	}
+}
+
 // readsFromMaster reports whether reads of shard i must go to its master
 // (read_from): it receives a migration.
 func (mt *migrationTable) readsFromMaster(i int) bool {

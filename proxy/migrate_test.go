@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/shardis/shardis/conf"
 	"github.com/shardis/shardis/hashring"
+	"github.com/shardis/shardis/integration/harness"
 )
 
 // TestMigratingTopology: a migration record gives the migrating slots to
@@ -79,5 +83,66 @@ func TestMigratingTopology(t *testing.T) {
 	tbl, err = newRouteTable(zkTopology(ct), 2, resolve, nil)
 	if err != nil || tbl.migr != nil {
 		t.Fatalf("table without migrations: %v %+v", err, tbl.migr)
+	}
+}
+
+// TestMigrationRouting: a table whose shard redis-0001 migrates all its
+// slots to redis-0000 (so redis-0001 is in no shard of the table): every
+// key reads back through the proxy, single and multi-key, each ends on
+// the target once accessed, new keys of the slots land on the target,
+// and the source's connections are not retired while the migration runs.
+func TestMigrationRouting(t *testing.T) {
+	a := harness.StartShardisServer(t, "").Addr
+	b := harness.StartShardisServer(t, "").Addr
+	tp := startTestProxy(t, yamlPool("p", freeAddr(t), []string{a + ":0-511", b + ":512-1023"}, "slots: 1024", "hash: crc32a", "hash_tag: \"{}\""),
+		func(o *Options) { o.retireGrace = 100 * time.Millisecond })
+	pool := tp.Pool("p")
+	ctx := context.Background()
+	cl := client(t, tp.addrs["p"])
+	const n = 300
+	for i := 0; i < n; i++ {
+		if err := cl.Set(ctx, "k"+strconv.Itoa(i), i, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	da, db := client(t, a), client(t, b)
+	before := db.DBSize(ctx).Val()
+	if before == 0 || da.DBSize(ctx).Val() == 0 {
+		t.Fatal("keys not spread")
+	}
+	topo := slotTopology([]string{a}, []string{"0-1023"})
+	topo.Migrations = []Migration{{Slots: []hashring.Range{{Lo: 512, Hi: 1023}}, From: "redis-0001", To: "redis-0000", FromMaster: b}}
+	if err := pool.SetTopology(topo); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the retire grace
+	keys := make([]string, 0, n)
+	for i := 0; i < n; i += 2 {
+		k := "k" + strconv.Itoa(i)
+		if v, err := cl.Get(ctx, k).Result(); err != nil || v != strconv.Itoa(i) {
+			t.Fatalf("GET %s = %q, %v", k, v, err)
+		}
+		keys = append(keys, "k"+strconv.Itoa(i+1))
+	}
+	vals, err := cl.MGet(ctx, keys...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if v != strconv.Itoa(2*i+1) {
+			t.Fatalf("MGET %s = %v", keys[i], v)
+		}
+	}
+	if err := cl.Set(ctx, "new", "v", 0).Err(); err != nil || da.Get(ctx, "new").Val() != "v" {
+		t.Fatalf("new key: %v", err)
+	}
+	if got := db.DBSize(ctx).Val(); got != 0 {
+		t.Fatalf("%d keys left on the source after every key was read", got)
+	}
+	if got := da.DBSize(ctx).Val(); got != n+1 {
+		t.Fatalf("target has %d keys, want %d", got, n+1)
+	}
+	if ttl := da.TTL(ctx, "k1").Val(); ttl < 59*time.Minute {
+		t.Fatalf("TTL %v after the move", ttl)
 	}
 }
