@@ -226,10 +226,7 @@ func (s *session) migrateKeys(req *request, ci *cmdInfo, c *command) bool {
 	}
 	tbl := s.tbl
 	mt := tbl.migr
-	for n, i := range idx {
-		if ci.kind == kindMSet && n%2 == 1 {
-			continue // a value
-		}
+	for _, i := range idx {
 		key := c.args[i]
 		slot := tbl.ring.Slot(key)
 		if slot < 0 || slot >= len(mt.bySlot) || mt.bySlot[slot] < 0 {

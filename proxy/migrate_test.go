@@ -116,6 +116,20 @@ func TestMigrationRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // past the retire grace
+	// MSET moves each of its keys first: none is left behind on the
+	// source with its old value.
+	var msetArgs []any
+	for i := 200; i < 240; i++ {
+		msetArgs = append(msetArgs, "k"+strconv.Itoa(i), i)
+	}
+	if err := cl.MSet(ctx, msetArgs...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 200; i < 240; i++ {
+		if db.Exists(ctx, "k"+strconv.Itoa(i)).Val() != 0 {
+			t.Fatalf("k%d still on the source after MSET", i)
+		}
+	}
 	keys := make([]string, 0, n)
 	for i := 0; i < n; i += 2 {
 		k := "k" + strconv.Itoa(i)
