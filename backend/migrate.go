@@ -151,8 +151,9 @@ func parseTarget(host, port, timeout []byte) (string, time.Duration, string) {
 	return net.JoinHostPort(string(host), strconv.FormatInt(p, 10)), time.Duration(ms) * time.Millisecond, ""
 }
 
-// restoreArgs is the RESTORE the target receives for e (live): with its
-// absolute expiry, without REPLACE (the target wins, see above).
+// sendRestore buffers the RESTORE the target receives for the live entry
+// e: with its absolute expiry, without REPLACE (the target wins, see
+// above).
 func (mc *migrateConn) sendRestore(e entry, payload []byte) {
 	abs := int64(0)
 	if e.hasTTL() {
@@ -200,6 +201,14 @@ func cmdMigrateKey(c *Client, args [][]byte) {
 	e, sh, ok := tx.lookup(key)
 	if !ok {
 		c.commit()
+		// The key may have just been moved by a batch whose DEL is not
+		// yet on a replica (repl-ack-replicas) or in the AOF: the reply
+		// waits for what was written so far, like a write's, so that a
+		// failover cannot bring the key back after the caller wrote it
+		// on the target.
+		if off := c.s.ks.stream.Offset(); off > c.pendingOff {
+			c.pendingOff = off
+		}
 		c.status("NOKEY")
 		return
 	}
