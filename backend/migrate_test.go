@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -280,6 +282,27 @@ func FuzzParseSlotSpec(f *testing.F) {
 		}
 		if sl := sp.Slot("some{key}"); sl < 0 || sl >= sp.Slots {
 			t.Fatalf("slot %d", sl)
+		}
+	})
+}
+
+// FuzzMigrateReply: the target's reply reader never panics or loops, and
+// an error reply's text is returned as is.
+func FuzzMigrateReply(f *testing.F) {
+	for _, s := range []string{"+OK\r\n", "-BUSYKEY Target key name already exists.\r\n", ":1\r\n", "$3\r\nabc\r\n", "$-1\r\n",
+		"*2\r\n$1\r\na\r\n:2\r\n", "*-1\r\n", "-\r\n", "$99\r\nshort\r\n", "?\r\n", "+OK\n", "*1\r\n*1\r\n-ERR x\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mc := &migrateConn{r: bufio.NewReader(bytes.NewReader(b))}
+		for i := 0; i < 100; i++ {
+			msg, err := mc.readReply()
+			if err != nil {
+				return
+			}
+			if i == 0 && b[0] == '-' && msg != "ERR" && !bytes.Contains(b, []byte(msg)) {
+				t.Fatalf("error text %q not from %q", msg, b)
+			}
 		}
 	})
 }
