@@ -55,8 +55,23 @@ func runMigrate(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	pool := pos[0]
+	if o.Settle == 0 {
+		o.Settle = -1 // --settle 0: none (MigrateOptions' zero is the default)
+	}
 	if *resume != (*slots == "" && *to == "") {
 		return fmt.Errorf("%w: give --slots and --to, or --resume", ErrUsage)
+	}
+	ranges, err := parseRanges(*slots)
+	if err != nil {
+		return err
+	}
+	if !*resume {
+		if len(ranges) == 0 {
+			return fmt.Errorf("%w: --slots: no slots", ErrUsage)
+		}
+		if err := conf.CheckShardName(*to); err != nil {
+			return fmt.Errorf("%w: --to: %v", ErrUsage, err)
+		}
 	}
 	a, err := e.Admin(ctx)
 	if err != nil {
@@ -70,15 +85,8 @@ func runMigrate(ctx context.Context, e *Env, args []string) error {
 			fmt.Fprintf(e.Stdout, "pool %s has no migration to resume\n", pool)
 		}
 	} else {
-		r, perr := parseRanges(*slots)
-		if perr != nil {
-			return perr
-		}
-		if err := conf.CheckShardName(*to); err != nil {
-			return fmt.Errorf("%w: --to: %v", ErrUsage, err)
-		}
 		var rep *MigrateReport
-		rep, err = a.Migrate(ctx, pool, r, *to, o)
+		rep, err = a.Migrate(ctx, pool, ranges, *to, o)
 		if rep != nil {
 			reps = append(reps, rep)
 		}
@@ -101,6 +109,9 @@ func runRebalance(ctx context.Context, e *Env, args []string) error {
 	}
 	if err := wantArgs(pos, 1, 1, "<pool>"); err != nil {
 		return err
+	}
+	if o.Settle == 0 {
+		o.Settle = -1
 	}
 	a, err := e.Admin(ctx)
 	if err != nil {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -247,5 +248,46 @@ func TestMigrateAndRebalance(t *testing.T) {
 	top, _ = env.a.Topology("icd")
 	if s, _ := top.Shard("redis-0000"); s.Migrating != nil {
 		t.Fatal("a refused migration left a record")
+	}
+}
+
+func TestMigrateUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate"}, "want <pool>"},
+		{[]string{"migrate", "icd"}, "give --slots and --to, or --resume"},
+		{[]string{"migrate", "icd", "--resume", "--to", "redis-0001"}, "give --slots and --to, or --resume"},
+		{[]string{"migrate", "icd", "--slots", "9-1", "--to", "redis-0001"}, "start after end"},
+		{[]string{"migrate", "icd", "--slots", "1-9"}, "--to"},
+		{[]string{"rebalance"}, "want <pool>"},
+		{[]string{"rebalance", "icd", "--hash-tag", "{"}, "two characters"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), c.args, &out, &errb, nil)
+		if code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%q: exit %d, %q; want 2 and %q", c.args, code, errb.String(), c.want)
+		}
+	}
+}
+
+func TestMigrationSettings(t *testing.T) {
+	top := &conf.Topology{Path: "/redis/cluster/icd"}
+	if _, err := migrationSettings(top, MigrateOptions{}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "give --hash and --hash-tag") {
+		t.Errorf("unknown hash: %v", err)
+	}
+	s, err := migrationSettings(top, MigrateOptions{Hash: "MD5", HashTagSet: true})
+	if err != nil || s != (conf.PoolSettings{Slots: 4096, Hash: "md5"}) {
+		t.Errorf("from flags: %+v %v", s, err)
+	}
+	top.Data = conf.PoolData{Slots: 1024, Hash: "crc32a", HashTag: "{}", HashTagSet: true}
+	if s, err := migrationSettings(top, MigrateOptions{}); err != nil || s != (conf.PoolSettings{Slots: 1024, Hash: "crc32a", HashTag: "{}"}) {
+		t.Errorf("from the znode: %+v %v", s, err)
+	}
+	for _, o := range []MigrateOptions{{Hash: "md5"}, {HashTag: "[]", HashTagSet: true}, {Slots: 4096}} {
+		if _, err := migrationSettings(top, o); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "contradicts") {
+			t.Errorf("%+v: %v", o, err)
+		}
 	}
 }
