@@ -87,6 +87,31 @@ func TestMigrateKey(t *testing.T) {
 	}
 }
 
+// TestMigrateAuth: a target with requirepass is reached with AUTH.
+func TestMigrateAuth(t *testing.T) {
+	src := startServer(t, nil)
+	dst := startServer(t, func(c *Config) { c.RequirePass = "pw" })
+	a := client(t, src.addr())
+	ctx := context.Background()
+	h, p := hostPort(t, dst.addr())
+	a.Set(ctx, "k", "v", 0)
+	a.Set(ctx, "k2", "v", 0)
+	if err := a.Do(ctx, "SHARDIS.MIGRATEKEY", h, p, "k", 1000).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Fatalf("without AUTH: %v", err)
+	}
+	if r, err := a.Do(ctx, "SHARDIS.MIGRATEKEY", h, p, "k", 1000, "AUTH", "pw").Text(); err != nil || r != "OK" {
+		t.Fatalf("with AUTH: %q %v", r, err)
+	}
+	if r, err := a.Do(ctx, "SHARDIS.MIGRATESLOTS", h, p, 1000, 0, 10, "SLOTS", 1, "RANGE", 0, 0, "AUTH", "pw").Slice(); err != nil || r[1].(int64) != 1 {
+		t.Fatalf("MIGRATESLOTS with AUTH: %v %v", r, err)
+	}
+	b := redis.NewClient(&redis.Options{Addr: dst.addr(), Password: "pw", Protocol: 2})
+	defer b.Close()
+	if b.DBSize(ctx).Val() != 2 || a.DBSize(ctx).Val() != 0 {
+		t.Fatalf("target %d keys, source %d", b.DBSize(ctx).Val(), a.DBSize(ctx).Val())
+	}
+}
+
 // TestMigrateSlots: a range of slots moves in batches while other slots
 // stay; the cursor walk ends with "0"; COUNTSLOTS agrees before and
 // after; concurrent writers through MIGRATEKEY never see a key on both
