@@ -245,8 +245,8 @@ func cmdMigrateKey(c *Client, args [][]byte) {
 //
 // It walks the keyspace from cursor (a position in hash order, "0" to
 // start) and moves the keys whose slot is in the range, at most count
-// per keyspace shard and exchange, until about count keys moved or
-// 10*count keys were examined. The reply is [next cursor ("0": the walk
+// keys and migrateBatchBytes per keyspace shard and exchange, until about
+// count keys (or migrateBatchBytes) moved or 10*count keys were examined. The reply is [next cursor ("0": the walk
 // is over), keys moved, bytes moved, stale keys dropped (BUSYKEY on the
 // target)]. Expired keys are deleted, not moved.
 func cmdMigrateSlots(c *Client, args [][]byte) {
@@ -283,6 +283,11 @@ func cmdMigrateSlots(c *Client, args [][]byte) {
 	c.int(r.bytes)
 	c.int(int64(r.dropped))
 }
+
+// migrateBatchBytes bounds the payload of one exchange with the target
+// (one keyspace lock held for its round trip) and, roughly, of one call:
+// a batch of large values is cut short.
+const migrateBatchBytes = 4 << 20
 
 type migrateResult struct {
 	next           uint64
@@ -322,17 +327,21 @@ func (s *Server) migrateSlots(c *Client, addr string, timeout time.Duration, sp 
 			return true
 		})
 		var live []entry
-		for _, e := range batch {
+		size := 0
+		for j, e := range batch {
 			if tx.expired(sh, e) {
 				tx.deleteExpired(sh, e)
-				continue
+			} else if p := dumpValue(e); p != nil { // nil: not serializable, left in place
+				live = append(live, e)
+				payloads = append(payloads, p)
+				size += len(p)
 			}
-			p := dumpValue(e)
-			if p == nil {
-				continue // not serializable (streams): left in place
+			if size >= migrateBatchBytes && j+1 < len(batch) {
+				// Large values: the rest of the batch waits for the
+				// next call, so one exchange stays bounded.
+				last, stopped = e.hash, true
+				break
 			}
-			live = append(live, e)
-			payloads = append(payloads, p)
 		}
 		if len(live) > 0 {
 			err := s.sendBatch(c, tx, sh, addr, sp.Auth, timeout, live, payloads, &res)
@@ -344,16 +353,13 @@ func (s *Server) migrateSlots(c *Client, addr string, timeout time.Duration, sp 
 		c.commit()
 		if stopped {
 			if last == math.MaxUint64 {
-				res.next = 0
+				res.next = 0 // the last possible position: the walk is over
 			} else {
 				res.next = last + 1
 			}
-			if res.next == 0 {
-				res.next = 1 // 0 means done; hash 0 was just examined
-			}
 			return res, nil
 		}
-		if res.moved+res.dropped >= count {
+		if res.moved+res.dropped >= count || res.bytes >= migrateBatchBytes {
 			if i+1 < numShards {
 				res.next = uint64(i+1) << (64 - shardBits)
 				return res, nil
