@@ -239,6 +239,9 @@ func (s *session) migrateKeys(req *request, ci *cmdInfo, c *command) bool {
 		target := tbl.Lookup(key)
 		if errText := s.moveKey(mt, int(src), target, key); errText != "" {
 			s.pool.stats.forwardError.Add(1)
+			if s.x != nil && s.x.tx.multi {
+				s.x.tx.dirty = true // refused while queuing: EXEC aborts (multi.go)
+			}
 			req.setError(errText)
 			return false
 		}

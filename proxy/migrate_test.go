@@ -160,3 +160,44 @@ func TestMigrationRouting(t *testing.T) {
 		t.Fatalf("TTL %v after the move", ttl)
 	}
 }
+
+// TestMigrationTryAgain: a key of a migrating slot whose source has no
+// master gets -TRYAGAIN; inside MULTI that makes EXEC abort (never a
+// partial transaction); keys of other slots are served.
+func TestMigrationTryAgain(t *testing.T) {
+	a := harness.StartShardisServer(t, "").Addr
+	tp := startTestProxy(t, yamlPool("p", freeAddr(t), []string{a + ":0-1023"}, "slots: 1024", "hash: crc32a", "hash_tag: \"{}\""))
+	topo := slotTopology([]string{a}, []string{"0-1023"})
+	topo.Migrations = []Migration{{Slots: []hashring.Range{{Lo: 512, Hi: 1023}}, From: "redis-0001", To: "redis-0000"}}
+	if err := tp.Pool("p").SetTopology(topo); err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := hashring.New(topo.spec())
+	var in, out string
+	for i := 0; in == "" || out == ""; i++ {
+		k := "k" + strconv.Itoa(i)
+		if ring.Slot([]byte(k)) >= 512 {
+			in = k
+		} else {
+			out = k
+		}
+	}
+	rc := dialRaw(t, tp.addrs["p"])
+	if got := rc.do("SET", out, "1"); got != "+OK\r\n" {
+		t.Fatalf("SET of a key outside the migration: %q", got)
+	}
+	if got := rc.do("SET", in, "1"); got != "-TRYAGAIN slot migrating from shard redis-0001, which has no master\r\n" {
+		t.Fatalf("SET of a migrating key: %q", got)
+	}
+	rc.do("MULTI")
+	rc.do("SET", out, "2")
+	if got := rc.do("SET", in, "2"); got[0] != '-' {
+		t.Fatalf("queued SET: %q", got)
+	}
+	if got := rc.do("EXEC"); got[:10] != "-EXECABORT" {
+		t.Fatalf("EXEC: %q", got)
+	}
+	if got := rc.do("GET", out); got != "$1\r\n1\r\n" {
+		t.Fatalf("a partial transaction ran: %q", got)
+	}
+}
