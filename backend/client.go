@@ -49,6 +49,9 @@ type Client struct {
 	// client is blocked (blocking.go), read by CLIENT UNBLOCK/LIST.
 	mx multiState
 	bl atomic.Pointer[waiter]
+	// ps is the client's Pub/Sub state once it subscribed (pubsub_conn.go);
+	// read by CLIENT LIST.
+	ps atomic.Pointer[subscriber]
 
 	// repl is the client's WAIT offset, write replies awaiting replica
 	// acknowledgement, and a replica's handshake (wait.go).
@@ -202,7 +205,7 @@ func (c *Client) info(now time.Time) string {
 	b.WriteString(" name=" + name)
 	b.WriteString(" age=" + strconv.FormatInt(int64(now.Sub(c.created)/time.Second), 10))
 	b.WriteString(" idle=" + strconv.FormatInt(idle, 10))
-	b.WriteString(" flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r")
+	b.WriteString(" " + c.pubsubListFields() + " multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r")
 	b.WriteString(" cmd=" + cmd)
 	b.WriteString(" user=default redir=-1 resp=2")
 	if lib != "" || ver != "" {

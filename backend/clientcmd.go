@@ -171,7 +171,7 @@ func cmdClientList(c *Client, args [][]byte) {
 		if ids != nil && !ids[o.id] {
 			continue
 		}
-		if typ != "" && typ != "normal" {
+		if typ != "" && typ != o.clientType() {
 			continue
 		}
 		b.WriteString(o.info(now))
@@ -259,7 +259,7 @@ func cmdClientKill(c *Client, args [][]byte) {
 			addr != "" && o.addr != addr,
 			laddr != "" && o.laddr != laddr,
 			user != "" && user != "default",
-			typ != "" && typ != "normal",
+			typ != "" && typ != o.clientType(),
 			maxAge >= 0 && int64(now.Sub(o.created)/time.Second) < maxAge,
 			skipMe && o == c:
 			continue

@@ -164,6 +164,7 @@ func newCommandTable() commandTable {
 	t.add(dumpCommands()...)
 	t.add(replicationCommands()...)
 	t.add(migrateCommands()...)
+	t.add(pubsubCommands()...)
 	return t
 }
 
@@ -239,6 +240,8 @@ func (c *cmdSpec) aclCategories() []string {
 		out = append(out, "@connection")
 	case "transactions":
 		out = append(out, "@transaction")
+	case "pubsub":
+		out = append(out, "@pubsub")
 	}
 	if c.flags&flagFast != 0 {
 		out = append(out, "@fast")
@@ -302,6 +305,11 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 			cmd.counters(c).rejected.Add(1)
 			return
 		}
+	}
+	if msg := c.pubsubRefusal(cmd); msg != "" {
+		c.err(msg)
+		cmd.counters(c).rejected.Add(1)
+		return
 	}
 	if msg := s.repl.admitCommand(c, cmd); msg != "" {
 		c.err(msg)

@@ -119,7 +119,10 @@ func writeKeySpecs(c *Client, sp *cmdSpec) {
 	c.array(1)
 	c.array(6)
 	c.bulkString("flags")
-	if sp.flags&flagWrite != 0 {
+	if sp.flags&flagPubSub != 0 {
+		c.array(1)
+		c.status("not_key") // shard channels (SSUBSCRIBE, SPUBLISH)
+	} else if sp.flags&flagWrite != 0 {
 		c.array(2)
 		c.status("RW")
 		c.status("update")

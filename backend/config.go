@@ -49,6 +49,10 @@ type Config struct {
 	ListMaxListpackSize    int // list-max-listpack-size (reported only)
 	ListCompressDepth      int // list-compress-depth (reported only)
 
+	// ClientOutputBufferLimit is client-output-buffer-limit; the pubsub
+	// class disconnects slow subscribers (pubsub_conn.go).
+	ClientOutputBufferLimit OutputBufferLimits
+
 	// ConfigFile is the file the configuration was read from (CONFIG
 	// REWRITE writes it back); empty when none.
 	ConfigFile string
@@ -80,6 +84,7 @@ func DefaultConfig() Config {
 		ZsetMaxListpackValue:     64,
 		ReplicationConfig:        DefaultReplicationConfig(),
 		ListMaxListpackSize:      -2,
+		ClientOutputBufferLimit:  DefaultOutputBufferLimits(),
 	}
 }
 
@@ -189,9 +194,11 @@ func stringParam(name string, f func(c *Config) *string) param {
 }
 
 // fixedParam is a read-only parameter reporting how shardis-server behaves
-// (tools ask for them), e.g. databases 1, save "".
+// (tools ask for them), e.g. databases 1, save "". Unless Redis has it
+// immutable too, CONFIG SET accepts its own value (test suites and tools
+// set save "" or maxmemory 0) and refuses any other.
 func fixedParam(name, value string) param {
-	return param{name: name, immutable: true,
+	return param{name: name, immutable: fixedImmutable[name],
 		get: func(*Config) string { return value },
 		set: func(_ *Config, v string) error {
 			if v != value {
@@ -200,6 +207,9 @@ func fixedParam(name, value string) param {
 			return nil
 		}}
 }
+
+// fixedImmutable are the fixed parameters Redis does not CONFIG SET.
+var fixedImmutable = map[string]bool{"databases": true, "cluster-enabled": true, "daemonize": true}
 
 // params is the parameter table; CONFIG GET/SET, the command line and
 // config files go through it. Order is CONFIG GET's order.
@@ -263,7 +273,7 @@ var params = append([]param{
 	fixedParam("appendonly-rdb-preamble", "no"),
 	fixedParam("aof-use-rdb-preamble", "no"),
 	fixedParam("lazyfree-lazy-expire", "no"),
-}, replicationParams()...)
+}, append(replicationParams(), pubsubParams()...)...)
 
 func withImmutable(p param) param { p.immutable = true; return p }
 

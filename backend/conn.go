@@ -137,6 +137,7 @@ func (s *Server) register(nc net.Conn) *Client {
 // serveConn is a connection's goroutine.
 func (s *Server) serveConn(c *Client) {
 	defer func() {
+		c.pubsubGone() // before Close: it sends what is queued (QUIT's +OK)
 		c.nc.Close()
 		c.releaseMulti()
 		s.repl.clientGone(c)
@@ -181,7 +182,7 @@ func (s *Server) serveConn(c *Client) {
 			s.log.Warn("Closing client that reached max query buffer length", "addr", c.addr)
 			return
 		}
-		if t := s.clientTimeout.Load(); t > 0 && c.repl.replica == nil {
+		if t := s.clientTimeout.Load(); t > 0 && c.repl.replica == nil && !c.subscribedMode() {
 			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t)))
 			deadline = true
 		} else if deadline {

@@ -22,6 +22,21 @@ func connectionCommands() []*cmdSpec {
 }
 
 func cmdPing(c *Client, args [][]byte) {
+	if c.subscribedMode() {
+		// RESP2 subscribed mode: a message-like reply.
+		if len(args) > 2 {
+			c.err(errArity("ping"))
+			return
+		}
+		c.array(2)
+		c.bulkString("pong")
+		if len(args) == 2 {
+			c.bulk(args[1])
+		} else {
+			c.bulkString("")
+		}
+		return
+	}
 	switch len(args) {
 	case 1:
 		c.status("PONG")
@@ -171,6 +186,7 @@ func cmdHello(c *Client, args [][]byte) {
 
 func cmdReset(c *Client, args [][]byte) {
 	c.discardMulti()
+	c.pubsubReset()
 	c.setName("")
 	c.authed = !c.s.passwordSet()
 	c.status("RESET")

@@ -180,12 +180,11 @@ func cmdDump(c *Client, args [][]byte) {
 
 func cmdRestore(c *Client, args [][]byte) {
 	key := args[1]
-	ttl, ok := parseInt(args[2])
-	if !ok {
-		c.err(errNotInteger)
-		return
-	}
+	// Errors come in Redis' order: options, then BUSYKEY, then the TTL,
+	// then the payload. The TTL and payload are checked before the key is
+	// locked; their errors are reported after the BUSYKEY check.
 	replace, absTTL := false, false
+	idle, freq := false, false
 	for j := 4; j < len(args); j++ {
 		more := j+1 < len(args)
 		switch a := args[j]; {
@@ -193,7 +192,8 @@ func cmdRestore(c *Client, args [][]byte) {
 			replace = true
 		case eqFold(a, "absttl"):
 			absTTL = true
-		case eqFold(a, "idletime") && more:
+		case eqFold(a, "idletime") && more && !freq:
+			idle = true
 			j++
 			v, ok := parseInt(args[j])
 			if !ok {
@@ -204,7 +204,8 @@ func cmdRestore(c *Client, args [][]byte) {
 				c.err("ERR Invalid IDLETIME value, must be >= 0")
 				return
 			}
-		case eqFold(a, "freq") && more:
+		case eqFold(a, "freq") && more && !idle:
+			freq = true
 			j++
 			v, ok := parseInt(args[j])
 			if !ok {
@@ -220,19 +221,22 @@ func cmdRestore(c *Client, args [][]byte) {
 			return
 		}
 	}
-	if ttl < 0 {
-		c.err("ERR Invalid TTL value, must be >= 0")
-		return
-	}
-	body, ok := checkPayload(args[3])
-	if !ok {
-		c.err(errBadDumpVersion)
-		return
-	}
-	val, err := decodeValue(body, &c.s.limits)
-	if err != nil {
-		c.err(errBadDataFormat)
-		return
+	ttl, ok := parseInt(args[2])
+	var argErr string
+	var val restoredValue
+	switch body, okPayload := checkPayload(args[3]); {
+	case !ok:
+		argErr = errNotInteger
+	case ttl < 0:
+		argErr = "ERR Invalid TTL value, must be >= 0"
+	case !okPayload:
+		argErr = errBadDumpVersion
+	default:
+		v, err := decodeValue(body, &c.s.limits)
+		if err != nil {
+			argErr = errBadDataFormat
+		}
+		val = v
 	}
 	tx := c.begin()
 	tx.lockKey(key)
@@ -240,6 +244,10 @@ func cmdRestore(c *Client, args [][]byte) {
 	old, sh, exists := tx.lookup(key)
 	if exists && !replace {
 		c.err(errBusyKey)
+		return
+	}
+	if argErr != "" {
+		c.err(argErr)
 		return
 	}
 	at := int64(-1)

@@ -140,7 +140,9 @@ func TestRestoreSemantics(t *testing.T) {
 		{[]string{"RESTORE", "dst", "0", p, "FOO"}, "-ERR syntax error\r\n"},
 		{[]string{"RESTORE", "dst", "0", p, "IDLETIME", "-1"}, "-ERR Invalid IDLETIME value, must be >= 0\r\n"},
 		{[]string{"RESTORE", "dst", "0", p, "FREQ", "256"}, "-ERR Invalid FREQ value, must be >= 0 and <= 255\r\n"},
-		{[]string{"RESTORE", "dst", "0", p, "IDLETIME", "10", "FREQ", "5"}, "+OK\r\n"},
+		{[]string{"RESTORE", "dst", "0", p, "IDLETIME", "10", "FREQ", "5"}, "-ERR syntax error\r\n"}, // exclusive, as Redis
+		{[]string{"RESTORE", "dst", "0", p, "FREQ", "5", "IDLETIME", "10"}, "-ERR syntax error\r\n"},
+		{[]string{"RESTORE", "dst", "0", p, "IDLETIME", "10"}, "+OK\r\n"},
 		{[]string{"LRANGE", "dst", "0", "-1"}, "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
 		{[]string{"TTL", "dst"}, ":-1\r\n"},
 		{[]string{"RESTORE", "dst", "5000", p, "REPLACE"}, "+OK\r\n"},

@@ -82,7 +82,7 @@ func (r *replication) unpauseClients() {
 }
 
 // wait blocks c while the pause applies to its command (write: a write or
-// may_replicate command). The replies of the commands c sent before are
+// may_replicate command); meanwhile c counts in INFO blocked_clients. The replies of the commands c sent before are
 // written first, as Redis does before postponing a client. It returns
 // false if the server is shutting down.
 func (p *pauseState) wait(c *Client, write bool) bool {
@@ -99,11 +99,16 @@ func (p *pauseState) wait(c *Client, write bool) bool {
 			flushed = true
 			c.flushBeforeBlocking()
 		}
+		// A paused client counts in INFO's blocked_clients, as in Redis
+		// (blocked with BLOCKED_POSTPONE).
+		c.s.blockedClients.Add(1)
 		select {
 		case <-ch:
 		case <-c.s.repl.stopping:
+			c.s.blockedClients.Add(-1)
 			return false
 		}
+		c.s.blockedClients.Add(-1)
 	}
 }
 

@@ -61,6 +61,7 @@ type Server struct {
 	dirty           atomic.Int64   // changes since the last save (rdb_changes_since_last_save)
 	limits          typeLimits     // collection encoding thresholds (encoding.go)
 	blockedClients  atomic.Int64   // clients blocked by BLPOP & co. (blocking.go)
+	pubsub          pubsubHub      // channels, patterns, subscribers (pubsub.go)
 	migr            migrateTargets // connections to migration targets (migrate_target.go)
 
 	runID   string
@@ -116,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 	s.aof.policy.Store(parseFsync(cfg.AppendFsync))
 	s.protoMaxBulkLen.Store(cfg.ProtoMaxBulkLen)
 	s.limits.store(cfg)
+	s.pubsub.limits.store(cfg)
 	s.clientTimeout.Store(int64(time.Duration(cfg.Timeout) * time.Second))
 	s.save.lastDur.Store(-1)
 	s.lastSave.Store(time.Now().Unix())

@@ -8,6 +8,7 @@ import (
 	stdnet "net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +39,9 @@ const (
 type rigOptions struct {
 	kind           backendKind
 	shards         int
-	replicas       int // per shard
+	replicas       int  // per shard
+	ackReplicas    int  // the backend's repl-ack-replicas (set in backendArgs too)
+	startFenced    bool // shardis-server starts with fenced yes (docs/watchdog.md)
 	probeInterval  time.Duration
 	probeTimeout   time.Duration
 	probeFailures  int
@@ -83,6 +86,10 @@ func (o *rigOptions) defaults() {
 	if o.replicas == 0 {
 		o.replicas = 1
 	}
+	// With repl-ack-replicas N a shard keeps taking writes through the
+	// loss of one node only with N+1 replicas (docs/replication.md): a
+	// master left with fewer answers every write -NOREPLICAS.
+	o.replicas = max(o.replicas, o.ackReplicas+1)
 	if o.probeInterval == 0 {
 		o.probeInterval = 100 * time.Millisecond
 	}
@@ -200,7 +207,11 @@ func (r *rig) startNode(s *rigShard) *node {
 		args := append([]string{"--repl-diskless-sync-delay", "0", "--repl-timeout", "5"}, r.opts.backendArgs...)
 		n.backend = harness.StartRedis(r.t, args...)
 	case kindShardis:
-		n.backend = harness.StartShardisServer(r.t, "", r.opts.backendArgs...)
+		args := r.opts.backendArgs
+		if r.opts.startFenced {
+			args = append([]string{"--fenced", "yes"}, args...)
+		}
+		n.backend = harness.StartShardisServer(r.t, "", args...)
 	}
 	n.addr = n.backend.Addr
 	n.wdArgs = []string{"--zk", r.opts.zkAddr, "--backend", n.addr, "--shard", s.path,
@@ -212,14 +223,16 @@ func (r *rig) startNode(s *rigShard) *node {
 }
 
 // keepLogs copies the processes' logs to $SHARDIS_KEEP_LOGS/<test>/ when
-// the test fails (the harness prints only their tails).
+// the test fails (the harness prints only their tails), or always with
+// SHARDIS_KEEP_LOGS_ALL=1.
 func keepLogs(t *testing.T, ps ...*harness.Proc) {
 	dir := os.Getenv("SHARDIS_KEEP_LOGS")
 	if dir == "" {
 		return
 	}
+	all := os.Getenv("SHARDIS_KEEP_LOGS_ALL") == "1"
 	t.Cleanup(func() { // runs before the harness stops the processes
-		if !t.Failed() {
+		if !t.Failed() && !all {
 			return
 		}
 		d := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
@@ -432,13 +445,23 @@ func (w *writer) run() {
 }
 
 func (w *writer) fail(msg string) {
-	if i := strings.IndexAny(msg, "0123456789"); i > 0 && strings.HasPrefix(msg, "dial") {
-		msg = msg[:i]
-	}
+	msg = errKey(msg)
 	w.mu.Lock()
 	w.errs[msg]++
 	w.lastErr = msg
 	w.mu.Unlock()
+}
+
+// localAddr is the client side of "read tcp 127.0.0.1:40312->127.0.0.1:7001".
+var localAddr = regexp.MustCompile(`[0-9a-fA-F.:\[\]]+->`)
+
+// errKey groups errors for the report: the client's ephemeral port is
+// dropped so that one map entry counts one kind of error against one
+// address ("read tcp ->127.0.0.1:7001: i/o timeout"). (It used to cut
+// dial errors at their first digit, which printed as "dial tcp :313" —
+// the count 313 after an empty address.)
+func errKey(msg string) string {
+	return localAddr.ReplaceAllString(msg, "->")
 }
 
 // firstOKAfter is the first success after t on another address than

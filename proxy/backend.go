@@ -36,7 +36,7 @@ type server struct {
 	network  string // "tcp" or "unix"
 	dialAddr string
 	conns    []*backendConn
-	stats    serverStats
+	stats    *serverStats // shared with the server this one replaced (renewServers)
 	// dedicated are the connections transactions and blocking commands
 	// lease (blocking_conn.go).
 	dedicated *dedicatedPool
@@ -57,9 +57,10 @@ func newServer(p *Pool, addr, name string) *server {
 		revived:   make(chan struct{}),
 		closed:    make(chan struct{}),
 		dedicated: newDedicatedPool(),
+		stats:     &serverStats{},
 	}
 	sv.network, sv.dialAddr = dialTarget(addr)
-	n := max(p.cfg.ServerConnections, 1)
+	n := max(p.config().ServerConnections, 1)
 	sv.conns = make([]*backendConn, n)
 	for i := range sv.conns {
 		sv.conns[i] = newBackendConn(sv)
@@ -133,7 +134,7 @@ func (sv *server) closedErr() error {
 // dial connects to the server and runs the handshake: AUTH with the
 // pool's redis_auth, SELECT its redis_db.
 func (sv *server) dial() (net.Conn, error) {
-	cfg := sv.pool.cfg
+	cfg := sv.pool.config()
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = defaultDialTimeout

@@ -35,6 +35,7 @@ type backendConn struct {
 	srv *server
 
 	mu      sync.Mutex
+	nc      net.Conn // while connected (serve), for wakeReader
 	state   connState
 	err     error // why the connection is down
 	wbuf    []byte
@@ -208,8 +209,14 @@ func (c *backendConn) fail(err error, st connState) {
 func (c *backendConn) serve(nc net.Conn) error {
 	c.mu.Lock()
 	c.state = connUp
+	c.nc = nc
 	pending := len(c.wbuf) > 0
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.nc = nil
+		c.mu.Unlock()
+	}()
 	readErr := make(chan error, 1)
 	go func() { // owned by serve; ends when nc breaks or is closed
 		err := c.readLoop(nc)
@@ -264,16 +271,17 @@ func (c *backendConn) write(nc net.Conn) error {
 }
 
 // readLoop reads replies and completes the requests in fifo order. It
-// enforces the pool's timeout: the read deadline follows the oldest
+// enforces the pool's timeout (read before each read, so that a reload's
+// new timeout applies at once): the read deadline follows the oldest
 // waiting request.
 func (c *backendConn) readLoop(nc net.Conn) error {
 	var (
-		buf     = make([]byte, 16<<10)
-		r, w    int
-		sc      replyScanner
-		wakes   []*session
-		timeout = c.srv.pool.cfg.Timeout
-		st      = &c.srv.stats
+		buf   = make([]byte, 16<<10)
+		r, w  int
+		sc    replyScanner
+		wakes []*session
+		armed bool // a read deadline is set
+		st    = c.srv.stats
 	)
 	for {
 		nrep, nbytes := 0, 0
@@ -325,14 +333,21 @@ func (c *backendConn) readLoop(nc net.Conn) error {
 			w = copy(buf, buf[r:w])
 			r = 0
 		}
+		// The pool's timeout now: a reload may change it.
+		timeout := c.srv.pool.config().Timeout
 		if timeout > 0 {
 			_ = nc.SetReadDeadline(c.deadline(timeout))
+			armed = true
+		} else if armed {
+			_ = nc.SetReadDeadline(time.Time{})
+			armed = false
 		}
 		n, err := nc.Read(buf[w:])
 		w += n
 		if err != nil && n == 0 {
-			if errors.Is(err, os.ErrDeadlineExceeded) && timeout > 0 {
-				if c.expired(timeout) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The deadline armed above, or wakeReader after a reload.
+				if timeout := c.srv.pool.config().Timeout; timeout > 0 && c.expired(timeout) {
 					st.timedout.Add(1)
 					return ErrTimeout
 				}
@@ -348,6 +363,17 @@ func (c *backendConn) readLoop(nc net.Conn) error {
 			}
 			return err
 		}
+	}
+}
+
+// wakeReader interrupts the reader's wait for a reply, so that it arms
+// its read deadline again with the pool's timeout now in force (a reload
+// changed it).
+func (c *backendConn) wakeReader() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nc != nil {
+		_ = c.nc.SetReadDeadline(time.Now())
 	}
 }
 

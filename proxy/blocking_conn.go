@@ -56,6 +56,19 @@ type dedicatedEntry struct {
 	// returns the reply to deliver (EXEC splices in the proxy's own
 	// replies of queued local commands).
 	then func(reply []byte) []byte
+	// notify, if set, gets a token once req is complete (a blocking
+	// command's session waits for it; see session.waitUnblocked).
+	notify chan struct{}
+}
+
+// notified sends e's token, if it has a channel.
+func (e *dedicatedEntry) notified() {
+	if e.notify != nil {
+		select {
+		case e.notify <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // dedicatedConn is one dedicated connection, leased by one session at a
@@ -72,11 +85,9 @@ type dedicatedConn struct {
 	idleAt  time.Time // when it was last handed back
 	timeout time.Duration
 
-	// Session reader goroutine only.
-	wbuf      []byte
-	unflushed int // commands in wbuf
-
 	mu        sync.Mutex
+	wbuf      []byte // commands queued, not written yet
+	unflushed int    // commands in wbuf
 	fifo      []dedicatedEntry
 	headSince time.Time // when the head entry started to wait
 	release   bool      // hand back once fifo is empty
@@ -133,7 +144,7 @@ func (sv *server) leaseDedicated(s *session) (*dedicatedConn, error) {
 	}
 	dp.dials.Add(1)
 	sv.pool.proxy.stats.serverConnOpened()
-	d := &dedicatedConn{srv: sv, nc: nc, timeout: sv.pool.cfg.Timeout}
+	d := &dedicatedConn{srv: sv, nc: nc}
 	if !dp.start(d, s) {
 		return nil, dp.closedErr()
 	}
@@ -161,6 +172,7 @@ func (dp *dedicatedPool) start(d *dedicatedConn, s *session) bool {
 	dp.mu.Unlock()
 	d.mu.Lock()
 	d.release, d.broken, d.dirty, d.owner = false, nil, false, s
+	d.timeout = d.srv.pool.config().Timeout // at each lease: a reload may change it
 	d.mu.Unlock()
 	p := d.srv.pool
 	p.wg.Add(1)
@@ -231,20 +243,17 @@ func (d *dedicatedConn) queue(e dedicatedEntry, raw []byte) bool {
 		}
 		return false
 	}
-	d.pushLocked(e)
+	d.pushLocked(e, raw)
 	d.mu.Unlock()
-	d.appendRaw(e, raw)
 	return true
 }
 
-func (d *dedicatedConn) pushLocked(e dedicatedEntry) {
+// pushLocked queues e and its command's bytes.
+func (d *dedicatedConn) pushLocked(e dedicatedEntry, raw []byte) {
 	if len(d.fifo) == 0 {
 		d.headSince = time.Now()
 	}
 	d.fifo = append(d.fifo, e)
-}
-
-func (d *dedicatedConn) appendRaw(e dedicatedEntry, raw []byte) {
 	if e.req != nil {
 		e.req.forwarded = true
 	}
@@ -253,22 +262,32 @@ func (d *dedicatedConn) appendRaw(e dedicatedEntry, raw []byte) {
 }
 
 // flush writes what queue accumulated. A write error closes the
-// connection; the reader then fails the waiting requests.
+// connection; the reader then fails the waiting requests. The bytes are
+// taken under mu: once they are written, the replies may come, the
+// connection be handed back and leased by another session before Write
+// even returns here.
 func (d *dedicatedConn) flush() {
-	if len(d.wbuf) == 0 {
+	d.mu.Lock()
+	buf, n := d.wbuf, d.unflushed
+	d.wbuf, d.unflushed = nil, 0
+	d.mu.Unlock()
+	if len(buf) == 0 {
 		return
 	}
-	n, err := d.nc.Write(d.wbuf)
-	d.srv.stats.requests.Add(int64(d.unflushed))
-	d.srv.stats.requestBytes.Add(int64(n))
-	d.unflushed = 0
-	if cap(d.wbuf) > 64<<10 {
-		d.wbuf = nil
-	} else {
-		d.wbuf = d.wbuf[:0]
-	}
+	_ = d.nc.SetWriteDeadline(time.Now().Add(psWriteTimeout))
+	w, err := d.nc.Write(buf)
+	d.srv.stats.requests.Add(int64(n))
+	d.srv.stats.requestBytes.Add(int64(w))
 	if err != nil {
 		d.abort(err)
+		return
+	}
+	if cap(buf) <= 64<<10 {
+		d.mu.Lock()
+		if d.wbuf == nil {
+			d.wbuf = buf[:0]
+		}
+		d.mu.Unlock()
 	}
 }
 
@@ -278,12 +297,49 @@ func (d *dedicatedConn) flush() {
 func (d *dedicatedConn) handBack() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.handBackLocked()
+}
+
+func (d *dedicatedConn) handBackLocked() {
 	if d.release {
 		return
 	}
 	d.release = true
 	if len(d.fifo) == 0 {
 		_ = d.nc.SetReadDeadline(time.Now()) // wake the reader
+	}
+}
+
+// leave gives up s's hold on d as s ends: with replies still awaited and
+// abrupt (the client is gone), d is closed; otherwise it is handed back.
+// It does nothing if d is no longer s's: once handed back, d may already
+// serve another session.
+func (d *dedicatedConn) leave(s *session, abrupt bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owner != s {
+		return
+	}
+	if abrupt && len(d.fifo) > 0 {
+		if d.broken == nil {
+			d.broken = ErrDedicatedClosed
+		}
+		d.nc.Close() // the reader fails what waits and ends
+		return
+	}
+	d.handBackLocked()
+}
+
+// abortOwned closes d if s still holds it and awaits a reply on it (see
+// leave).
+func (d *dedicatedConn) abortOwned(s *session) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owner == s && len(d.fifo) > 0 {
+		if d.broken == nil {
+			d.broken = ErrDedicatedClosed
+		}
+		d.nc.Close()
 	}
 }
 
@@ -335,7 +391,7 @@ func (d *dedicatedConn) readLoop(s *session) {
 		buf  = make([]byte, 4096)
 		r, w int
 		sc   replyScanner
-		st   = &d.srv.stats
+		st   = d.srv.stats
 	)
 	fail := func(err error) {
 		d.mu.Lock()
@@ -363,7 +419,11 @@ func (d *dedicatedConn) readLoop(s *session) {
 		if woke {
 			s.writeReady()
 		}
+		for i := range fifo {
+			fifo[i].notified()
+		}
 	}
+	var notify []dedicatedEntry
 	for {
 		delivered := false
 		for r < w {
@@ -398,11 +458,19 @@ func (d *dedicatedConn) readLoop(s *session) {
 				e.req.setReply(reply)
 				delivered = true
 			}
+			if e.notify != nil {
+				notify = append(notify, e)
+			}
 			r += n
 		}
 		if delivered {
 			s.writeReady()
 		}
+		for i := range notify {
+			notify[i].notified()
+			notify[i] = dedicatedEntry{}
+		}
+		notify = notify[:0]
 		switch {
 		case r == w:
 			r, w = 0, 0

@@ -24,3 +24,25 @@ func connAlive(nc net.Conn) bool {
 	})
 	return err == nil && alive
 }
+
+// peerClosed reports whether the peer of rc closed its side (a read would
+// return EOF) or the connection failed, without consuming anything.
+func peerClosed(rc syscall.RawConn) bool {
+	if rc == nil {
+		return false
+	}
+	closed := false
+	err := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		case err != nil:
+			closed = true
+		default:
+			closed = n == 0
+		}
+		return true
+	})
+	return err != nil || closed
+}

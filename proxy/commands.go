@@ -70,7 +70,7 @@ const (
 	keysStore
 	// keysStreams: the first half of the arguments after STREAMS,
 	// searched from args[numkeys] on (XREAD, XREADGROUP); a BLOCK option
-	// before it makes the command blocking, which is not served yet.
+	// before it makes the command blocking (served as kindBlocking is).
 	keysStreams
 	// keysSubcommand: a container command (OBJECT, XINFO, XGROUP) whose
 	// subcommands take their key at args[2].

@@ -10,6 +10,10 @@ func (s *session) dispatch(req *request, c *command) {
 	if s.slowOn {
 		req.noteSlowlog(s, ci, args)
 	}
+	if s.x != nil && s.x.settleNext {
+		s.x.settleNext = false
+		s.settle()
+	}
 	if s.tbl.migr != nil && ci != nil && s.authed && !s.migrateKeys(req, ci, c) {
 		return // a key of a migrating slot could not be moved (migrate.go)
 	}
@@ -18,7 +22,7 @@ func (s *session) dispatch(req *request, c *command) {
 	}
 	if ci == nil {
 		s.pool.stats.unknown.Add(1)
-		if !s.authed {
+		if !s.authOK() {
 			req.setError(msgNoAuth)
 			return
 		}
@@ -26,7 +30,7 @@ func (s *session) dispatch(req *request, c *command) {
 		return
 	}
 	req.cmd = ci
-	if !s.authed && !ci.noAuth {
+	if !ci.noAuth && !s.authOK() {
 		req.setError(msgNoAuth)
 		return
 	}
@@ -44,6 +48,12 @@ func (s *session) dispatch(req *request, c *command) {
 		}
 		s.forward(req, s.tbl.Lookup(key), c.raw)
 	case kindSameShard:
+		if ci.keys == keysStreams {
+			if _, block := streamBlock(ci, args); block {
+				s.blocking(req, ci, c) // XREAD ... BLOCK ms
+				return
+			}
+		}
 		s.sameShard(req, ci, c)
 	case kindMGet, kindMSet, kindSum:
 		s.split(req, ci, c)
@@ -65,6 +75,12 @@ func (s *session) dispatch(req *request, c *command) {
 // forward sends the command's raw bytes to sh's master (or, for a read
 // under read_from, to a replica: see target in readfrom.go).
 func (s *session) forward(req *request, sh *Shard, raw []byte) {
+	if s.x != nil && s.x.tx.conn != nil && sh.master == s.x.tx.conn.srv && sh.errReply == nil {
+		// WATCH pinned the session to this server: its commands go on the
+		// pinned connection, in order with the WATCH (multi.go).
+		s.sendPinned(req, raw, nil)
+		return
+	}
 	sv, errReply := s.target(req, sh)
 	if errReply != nil {
 		req.setReply(errReply)

@@ -33,6 +33,24 @@
 //     goroutine (flat combining: one write per batch, no goroutine switch
 //     for a lone request).
 //
+// # Beyond request/reply
+//
+// Commands that change the state of the server connection they run on
+// cannot share the pipelined connections. Transactions (multi.go: WATCH
+// or the first keyed command in MULTI pins the session to one shard) and
+// blocking commands (blocking.go) lease a dedicated connection from a
+// small per-server pool (blocking_conn.go) and hand it back once their
+// replies are in; before leaving the pipelined path the session waits for
+// its earlier replies (session.settle), and a blocked client's later
+// commands wait for its blocking command, so a client's pipeline behaves
+// as on one Redis connection. Pub/sub (pubsub.go, pubsub_conn.go) gives a
+// subscribed session its own subscription connections: channels on the
+// shard they hash to, patterns on every shard; messages are queued with
+// the session's replies. SCAN walks the shards one after the other with a
+// cursor holding the shard index; KEYS, DBSIZE, RANDOMKEY and FLUSH* go to
+// every shard and are merged (scan.go). SLOWLOG (slowlog.go) and the
+// latency histograms (hist.go) are per pool.
+//
 // # Route tables
 //
 // A Pool routes with an immutable RouteTable (route.go) held in an
@@ -69,6 +87,9 @@
 // and the stats goroutines, and ends them at shutdown. Each session owns
 // its reader and writer; each server connection, started on first use,
 // owns a run goroutine (dial, write, redial) and a reader per connection;
-// an ejected server owns its health check. All end when Serve's context is
+// an ejected server owns its health check. A leased dedicated connection
+// has a reader that ends when it is handed back or breaks; a subscribed
+// session owns a keeper (following route tables) and a reader per
+// subscription connection, all ended when the session ends. All end when Serve's context is
 // done and the pools have drained.
 package proxy

@@ -19,7 +19,7 @@ import (
 
 // noteBroken counts a failed connect or a broken connection.
 func (sv *server) noteBroken(err error) {
-	cfg := sv.pool.cfg
+	cfg := sv.pool.config()
 	if !cfg.AutoEjectHosts || sv.ejected() {
 		return
 	}
@@ -49,8 +49,14 @@ func (sv *server) eject(cause error) {
 	p := sv.pool
 	p.stats.serverEjects.Add(1)
 	p.log.Warn("server ejected", "server", sv.addr, "failures", sv.failures.Load(), "err", errReason(cause),
-		"retry", p.cfg.ServerRetryTimeout)
+		"retry", p.config().ServerRetryTimeout)
 	p.rebuild("ejected " + sv.addr)
+	sv.startHealthCheck()
+}
+
+// startHealthCheck starts the health check of an ejected server.
+func (sv *server) startHealthCheck() {
+	p := sv.pool
 	p.wg.Add(1)
 	go func() { // owned by the server; ends when it is back or closed
 		defer p.wg.Done()
@@ -62,38 +68,55 @@ func (sv *server) eject(cause error) {
 // it back once it answers PING.
 func (sv *server) healthLoop() {
 	p := sv.pool
-	retry := p.cfg.ServerRetryTimeout
-	if retry <= 0 {
-		retry = minBackoff
-	}
 	for {
+		retry := p.config().ServerRetryTimeout // a reload may change it
+		if retry <= 0 {
+			retry = minBackoff
+		}
 		select {
 		case <-time.After(retry):
 		case <-sv.closed:
 			return
 		}
+		if !sv.ejected() {
+			return // put back by a reload turning auto_eject_hosts off
+		}
 		if err := sv.ping(); err != nil {
 			p.log.Debug("ejected server still failing", "server", sv.addr, "err", errReason(err))
 			continue
 		}
-		// Let requests queue on the connections (instead of failing at
-		// once) before keys route here again.
-		for _, c := range sv.conns {
-			c.mu.Lock()
-			if c.state == connDown {
-				c.state = connConnecting
-			}
-			c.mu.Unlock()
+		if sv.revive() {
+			p.log.Info("ejected server is back", "server", sv.addr)
+			p.rebuild("revived " + sv.addr)
 		}
-		sv.mu.Lock()
-		sv.failures.Store(0)
-		sv.ejectedAt.Store(0)
-		close(sv.revived)
-		sv.mu.Unlock()
-		p.log.Info("ejected server is back", "server", sv.addr)
-		p.rebuild("revived " + sv.addr)
 		return
 	}
+}
+
+// revive ends the server's ejection (the caller rebuilds the route
+// table) and reports whether it was ejected.
+func (sv *server) revive() bool {
+	if !sv.ejected() {
+		return false
+	}
+	// Let requests queue on the connections (instead of failing at
+	// once) before keys route here again.
+	for _, c := range sv.conns {
+		c.mu.Lock()
+		if c.state == connDown {
+			c.state = connConnecting
+		}
+		c.mu.Unlock()
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.ejectedAt.Load() == 0 {
+		return false
+	}
+	sv.failures.Store(0)
+	sv.ejectedAt.Store(0)
+	close(sv.revived)
+	return true
 }
 
 // errNoPong is a health check that got something other than PONG.
@@ -106,7 +129,7 @@ func (sv *server) ping() error {
 		return err
 	}
 	defer nc.Close()
-	timeout := sv.pool.cfg.Timeout
+	timeout := sv.pool.config().Timeout
 	if timeout <= 0 {
 		timeout = defaultDialTimeout
 	}

@@ -23,6 +23,10 @@ var (
 	// ErrServerRemoved: a new route table no longer has the server and
 	// its connections were closed.
 	ErrServerRemoved = errors.New("server removed from the pool")
+	// ErrServerReplaced: a reload changed server_connections, redis_db
+	// or tcpkeepalive; the server's connections were replaced by new ones
+	// and the old ones closed after a grace period.
+	ErrServerReplaced = errors.New("server connections replaced by a reload")
 	// ErrClosed: the proxy is shutting down.
 	ErrClosed = errors.New("proxy shutting down")
 	// ErrServerEOF: the server closed the connection.
@@ -71,6 +75,9 @@ func backendErrText(addr string, err error) string {
 	return "ERR backend " + addr + ": " + errReason(err)
 }
 
+// msgConnClosed is the reason given for a connection the proxy closed.
+const msgConnClosed = "connection closed"
+
 // errReason turns a connection error into a short reason: "timeout",
 // "connection refused", "connection closed by server", ...
 func errReason(err error) string {
@@ -82,6 +89,11 @@ func errReason(err error) string {
 		return "timeout"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return ErrServerEOF.Error()
+	case errors.Is(err, net.ErrClosed):
+		// The proxy closed the connection itself (a failover retired it,
+		// a reload or a shutdown closed it): not Go's "use of closed
+		// network connection".
+		return msgConnClosed
 	case errors.As(err, &errno):
 		return errno.Error()
 	}

@@ -79,17 +79,17 @@ func (p *Pool) infoServer(_ *session, b *strings.Builder) {
 	field(b, "go_version", runtime.Version())
 	field(b, "process_id", os.Getpid())
 	field(b, "tcp_port", p.port())
-	field(b, "listen", p.cfg.Listen.String())
+	field(b, "listen", p.config().Listen.String())
 	field(b, "uptime_in_seconds", int64(up/time.Second))
 	field(b, "uptime_in_days", int64(up/(24*time.Hour)))
-	field(b, "pools", len(px.pools))
+	field(b, "pools", len(px.Pools()))
 	field(b, "gomaxprocs", runtime.GOMAXPROCS(0))
 }
 
 func (p *Pool) infoClients(s *session, b *strings.Builder) {
 	field(b, "connected_clients", p.clients.Load())
-	field(b, "maxclients", p.cfg.ClientConnections)
-	field(b, "client_idle_timeout_ms", p.cfg.ClientIdleTimeout.Milliseconds())
+	field(b, "maxclients", p.config().ClientConnections)
+	field(b, "client_idle_timeout_ms", p.config().ClientIdleTimeout.Milliseconds())
 	if s != nil {
 		field(b, "client_id", s.id)
 	}
@@ -116,7 +116,7 @@ func (p *Pool) infoStats(_ *session, b *strings.Builder) {
 }
 
 func (p *Pool) infoPool(_ *session, b *strings.Builder) {
-	cfg := p.cfg
+	cfg := p.config()
 	t := p.table.Load()
 	field(b, "pool", p.name)
 	field(b, "hash", t.ring.HashName())
@@ -176,7 +176,7 @@ func (p *Pool) infoServers(_ *session, b *strings.Builder) {
 			case conns == 0:
 				status = sv.connStatus()
 			}
-			ss := &sv.stats
+			ss := sv.stats
 			parts = append(parts,
 				"connections="+strconv.FormatInt(conns, 10),
 				"requests="+strconv.FormatInt(ss.requests.Load(), 10),

@@ -45,7 +45,7 @@ func keyIndexes(c *cmdInfo, args [][]byte, dst []int) ([]int, string) {
 		for i := c.numkeys; i < n; i++ {
 			switch {
 			case equalFold(args[i], "block"):
-				return dst, "ERR unknown or unsupported command '" + c.name + "' with BLOCK (blocking commands are not served yet)"
+				i++ // a blocking read: see streamBlock
 			case equalFold(args[i], "streams"):
 				rest := n - i - 1
 				if rest == 0 || rest%2 != 0 {
@@ -89,4 +89,18 @@ func equalFold(b []byte, s string) bool {
 // case, as sent.
 func lowerName(name []byte) string {
 	return string(bytes.ToLower(name))
+}
+
+// streamBlock returns the BLOCK milliseconds of XREAD or XREADGROUP
+// (before STREAMS), and false if the command does not block.
+func streamBlock(c *cmdInfo, args [][]byte) ([]byte, bool) {
+	for i := c.numkeys; i+1 < len(args); i++ {
+		switch {
+		case equalFold(args[i], "streams"):
+			return nil, false
+		case equalFold(args[i], "block"):
+			return args[i+1], true
+		}
+	}
+	return nil, false
 }

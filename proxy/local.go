@@ -57,7 +57,7 @@ func (s *session) local(req *request, ci *cmdInfo, args [][]byte) {
 // checkAuth checks a password (and user, "" meaning "default") against
 // the pool's redis_auth and returns the error text, or "" if it is right.
 func (s *session) checkAuth(user, pass []byte) string {
-	want := s.pool.cfg.RedisAuth
+	want := s.pool.config().RedisAuth
 	if user != nil && string(user) != "default" {
 		return msgWrongPass
 	}
@@ -106,7 +106,7 @@ func (s *session) hello(req *request, args [][]byte) {
 			return
 		}
 	}
-	authed, name, setName := s.authed, "", false
+	authed, name, setName := s.authOK(), "", false
 	for i := 2; i < len(args); i++ {
 		switch {
 		case equalFold(args[i], "auth") && i+2 < len(args):

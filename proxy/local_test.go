@@ -98,7 +98,8 @@ func TestLocalCommandsAndErrors(t *testing.T) {
 		{[]string{"EVAL", "return KEYS[1]", "1", a}, fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)},
 		{[]string{"EVAL", "return 1", "2", a, b}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
 		{[]string{"EVAL", "return 1", "5", a}, "-ERR Number of keys can't be greater than number of args\r\n"},
-		{[]string{"XREAD", "BLOCK", "0", "STREAMS", a, "0"}, "-ERR unknown or unsupported command 'xread' with BLOCK (blocking commands are not served yet)\r\n"},
+		{[]string{"XREAD", "BLOCK", "10", "STREAMS", "nostream", "0"}, "*-1\r\n"},
+		{[]string{"XREAD", "BLOCK", "0", "STREAMS", a, b, "0", "0"}, "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
 		{[]string{"XREAD", "COUNT", "1", "STREAMS", a}, "-ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.\r\n"},
 		{[]string{"XREAD", "COUNT", "1", "STREAMS", "nostream", "0"}, "*-1\r\n"},
 		{[]string{"DEL", a, b}, ":2\r\n"},
@@ -108,7 +109,7 @@ func TestLocalCommandsAndErrors(t *testing.T) {
 	info := rc.do("INFO", "all")
 	for _, want := range []string{"# Server\r\n", "redis_version:", "# Clients\r\nconnected_clients:1\r\n", "# Pool\r\npool:p\r\n",
 		"distribution:ketama", "# Servers\r\nshard0:name=" + backends[0].Addr + ",status=up,addr=" + backends[0].Addr,
-		"cmdstat_mget:calls=1,", "cmdstat_get:calls=2,usec=", "rejected_calls=2", "cmdstat_unknown:calls=", "crossslot_errors:2"} {
+		"cmdstat_mget:calls=1,", "cmdstat_get:calls=2,usec=", "rejected_calls=2", "cmdstat_unknown:calls=", "crossslot_errors:3"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("INFO lacks %q:\n%s", want, info)
 		}

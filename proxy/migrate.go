@@ -268,11 +268,11 @@ func (s *session) moveKey(mt *migrationTable, src int, target *Shard, key []byte
 	if err != nil {
 		return "TRYAGAIN slot migrating to " + target.Master + ": not a host:port"
 	}
-	timeout := s.pool.cfg.Timeout
+	timeout := s.pool.config().Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	auth := s.pool.cfg.RedisAuth
+	auth := s.pool.config().RedisAuth
 	n := 5
 	if auth != "" {
 		n = 7

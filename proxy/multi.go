@@ -6,7 +6,9 @@ package proxy
 // WATCH, or the first command with a key inside MULTI, pins the session
 // to that key's shard: it leases a dedicated connection to the shard's
 // master (blocking_conn.go) and sends everything of the transaction
-// there, MULTI first (the client's MULTI is answered +OK by the proxy,
+// there (between WATCH and MULTI, the session's other commands for that
+// server go there too, so that they reach it in order with the WATCH:
+// a write of the client's own after WATCH makes EXEC fail, as in Redis), MULTI first (the client's MULTI is answered +OK by the proxy,
 // which does not know the shard yet). The first key decides: a later key
 // of another shard gets -CROSSSLOT and, as for any command refused while
 // queuing in Redis, makes EXEC answer -EXECABORT (the proxy then sends
@@ -51,6 +53,15 @@ type sessionExt struct {
 	blocking map[*server]*dedicatedConn // the last dedicated connection of blocking commands, per server
 	touched  []*dedicatedConn           // dedicated connections to flush at the end of the batch
 	ps       *pubsub                    // nil until the first (P)SUBSCRIBE
+
+	// blockedOn is the connection of the blocking command the batch just
+	// sent; the reader waits for its reply before going on (blocking.go).
+	blockedOn *dedicatedConn
+	unblocked chan struct{} // cap 1: a blocking command was answered
+	// settleNext: a transaction just ended; the next command waits for
+	// its replies (session.settle), so that it cannot reach the server
+	// on a pipelined connection before them.
+	settleNext bool
 }
 
 // txState is the session's transaction.
@@ -132,18 +143,14 @@ func (x *sessionExt) end(s *session, abrupt bool) {
 	}
 	if x.tx.conn != nil {
 		if abrupt && x.tx.conn.pending() > 0 {
-			x.tx.conn.abort(ErrDedicatedClosed)
+			x.tx.conn.abortOwned(s) // pinned: still s's until txRelease
 		} else {
 			s.txReset()
 		}
 		x.tx = txState{}
 	}
 	for sv, d := range x.blocking {
-		if abrupt && d.pending() > 0 {
-			d.abort(ErrDedicatedClosed)
-		} else {
-			d.handBack()
-		}
+		d.leave(s, abrupt)
 		delete(x.blocking, sv)
 	}
 	x.flush()
@@ -212,6 +219,7 @@ func (s *session) pin(req *request, tbl *RouteTable, shard int) bool {
 		req.setReply(sh.errReply)
 		return false
 	}
+	s.settle()
 	d, err := sh.master.leaseDedicated(s)
 	if err != nil {
 		s.pool.stats.forwardError.Add(1)
@@ -238,6 +246,7 @@ func (s *session) txRelease() {
 	tx := &s.x.tx
 	if tx.conn != nil {
 		tx.conn.handBack()
+		s.x.settleNext = true
 	}
 	*tx = txState{}
 }
@@ -269,7 +278,7 @@ func (s *session) reset(req *request) {
 		x.ps.reset()
 	}
 	s.name = ""
-	s.authed = s.pool.cfg.RedisAuth == ""
+	s.authed = s.pool.config().RedisAuth == ""
 	req.setReply([]byte("+RESET\r\n"))
 }
 

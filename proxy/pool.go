@@ -24,7 +24,10 @@ import (
 // older tables' requests for a grace period, then its connections close.
 type Pool struct {
 	proxy *Proxy
-	cfg   *conf.Pool
+	// cfg is the configuration the pool runs now. A reload changing keys
+	// that apply in place stores a new one (reload.go); readers load it
+	// when they use it (config), never keep it across requests.
+	cfg   atomic.Pointer[conf.Pool]
 	name  string
 	log   *slog.Logger
 	stats poolStats
@@ -36,12 +39,16 @@ type Pool struct {
 
 	subscribers subscriberSet // sessions with subscriptions (pubsub.go)
 	slowlog     slowlog       // SLOWLOG (slowlog.go)
-	hist        []cmdHist     // latency histograms by command id (metrics.go)
+	hist        []cmdHist     // latency histograms by command id (hist.go)
 
-	routeMu sync.Mutex // serializes table builds; guards topo, version, servers
-	topo    Topology
-	version uint64
-	servers map[string]*server
+	routeMu  sync.Mutex // serializes table builds; guards topo, version, servers, replaced
+	topo     Topology
+	version  uint64
+	servers  map[string]*server
+	replaced map[*server]*time.Timer // servers renewServers replaced, until their grace ends
+
+	sweepMu  sync.Mutex // guards sweeping
+	sweeping bool       // the idle sweeper runs (sweepIdle)
 
 	ln       net.Listener
 	clients  atomic.Int64 // connected clients
@@ -55,12 +62,13 @@ type Pool struct {
 func newPool(px *Proxy, cfg *conf.Pool) (*Pool, error) {
 	p := &Pool{
 		proxy:    px,
-		cfg:      cfg,
 		name:     cfg.Name,
 		log:      px.log.With("pool", cfg.Name),
 		servers:  map[string]*server{},
+		replaced: map[*server]*time.Timer{},
 		sessions: map[*session]struct{}{},
 	}
+	p.cfg.Store(cfg)
 	p.stats.cmds = make([]cmdStats, len(commandTable)+1)
 	p.hist = make([]cmdHist, len(commandTable)+1)
 	p.slowlog.configure(cfg.SlowlogSlowerThan, cfg.SlowlogMaxLen)
@@ -73,8 +81,12 @@ func newPool(px *Proxy, cfg *conf.Pool) (*Pool, error) {
 // Name returns the pool's name.
 func (p *Pool) Name() string { return p.name }
 
-// Config returns the pool's configuration (not to be modified).
-func (p *Pool) Config() *conf.Pool { return p.cfg }
+// Config returns the configuration the pool runs now (not to be
+// modified): after a reload that changed the pool in place, the new one.
+func (p *Pool) Config() *conf.Pool { return p.config() }
+
+// config is the configuration in force: one atomic load.
+func (p *Pool) config() *conf.Pool { return p.cfg.Load() }
 
 // Table returns the route table requests use now.
 func (p *Pool) Table() *RouteTable { return p.table.Load() }
@@ -103,7 +115,7 @@ func (p *Pool) port() int {
 func (p *Pool) SetTopology(t Topology) error {
 	p.routeMu.Lock()
 	defer p.routeMu.Unlock()
-	tbl, err := p.buildLocked(t)
+	tbl, err := p.buildLocked(t, nil)
 	if err != nil {
 		return err
 	}
@@ -117,7 +129,7 @@ func (p *Pool) SetTopology(t Topology) error {
 func (p *Pool) rebuild(why string) {
 	p.routeMu.Lock()
 	defer p.routeMu.Unlock()
-	tbl, err := p.buildLocked(p.topo)
+	tbl, err := p.buildLocked(p.topo, nil)
 	if err != nil {
 		p.log.Error("cannot rebuild the route table", "why", why, "err", err)
 		return
@@ -126,7 +138,10 @@ func (p *Pool) rebuild(why string) {
 	p.log.Info("route table rebuilt", "why", why, "table", tbl.describe())
 }
 
-func (p *Pool) buildLocked(t Topology) (*RouteTable, error) {
+// buildLocked builds the table of t, creating the servers p.servers does
+// not have; a server created for an address of inherit takes over its
+// statistics and auto-eject state (renewServers).
+func (p *Pool) buildLocked(t Topology, inherit map[string]*server) (*RouteTable, error) {
 	created := map[string]*server{}
 	resolve := func(addr string, sh ShardSpec) *server {
 		if sv := p.servers[addr]; sv != nil {
@@ -140,6 +155,11 @@ func (p *Pool) buildLocked(t Topology) (*RouteTable, error) {
 			name = hashring.Server{Addr: addr, Name: sh.Name}.ContinuumName()
 		}
 		sv := newServer(p, addr, name)
+		if o := inherit[addr]; o != nil {
+			sv.stats = o.stats
+			sv.failures.Store(o.failures.Load())
+			sv.ejectedAt.Store(o.ejectedAt.Load())
+		}
 		created[addr] = sv
 		return sv
 	}
@@ -149,12 +169,61 @@ func (p *Pool) buildLocked(t Topology) (*RouteTable, error) {
 	}
 	for addr, sv := range created {
 		p.servers[addr] = sv
-		if p.cfg.Preconnect && p.proxy.serving.Load() {
+		if p.config().Preconnect && p.proxy.serving.Load() {
 			sv.start()
 		}
 	}
 	p.version++
 	return tbl, nil
+}
+
+// renewServers replaces every server of the pool by a new one, whose
+// connections are made with the configuration now in force
+// (server_connections, redis_db, tcpkeepalive), and installs a table of t
+// (nil: the current topology) using them. The new servers keep the
+// statistics and the auto-eject state of those they replace. Requests
+// already routed finish on the old servers, which close after retireGrace
+// (requests still waiting then fail with ErrServerReplaced), like servers
+// a new topology drops. On error (t cannot be routed) nothing changes.
+func (p *Pool) renewServers(t *Topology) error {
+	p.routeMu.Lock()
+	defer p.routeMu.Unlock()
+	if t == nil {
+		t = &p.topo
+	}
+	old := p.servers
+	p.servers = map[string]*server{}
+	tbl, err := p.buildLocked(*t, old)
+	if err != nil {
+		p.servers = old
+		return err
+	}
+	p.topo = *t
+	p.installLocked(tbl)
+	for addr, sv := range old {
+		if sv.retired != nil {
+			sv.retired.Stop()
+			sv.retired = nil
+		}
+		why := ErrServerReplaced
+		if p.servers[addr] == nil {
+			why = ErrServerRemoved
+		}
+		p.replaced[sv] = time.AfterFunc(p.proxy.opts.retireGrace, func() {
+			p.routeMu.Lock()
+			defer p.routeMu.Unlock()
+			if _, ok := p.replaced[sv]; ok {
+				delete(p.replaced, sv)
+				sv.close(why)
+			}
+		})
+	}
+	for _, sv := range p.servers {
+		if sv.ejected() {
+			sv.startHealthCheck() // the old server's check ends when it closes
+		}
+	}
+	return nil
 }
 
 // installLocked swaps in tbl and schedules the servers it does not use
@@ -219,7 +288,6 @@ func (p *Pool) statServers() []*server {
 // serve accepts clients until the listener is closed. It runs in its own
 // goroutine, owned by Proxy.Serve.
 func (p *Pool) serve() {
-	limit := int64(p.cfg.ClientConnections)
 	var delay time.Duration
 	for {
 		nc, err := p.ln.Accept()
@@ -236,6 +304,7 @@ func (p *Pool) serve() {
 		}
 		delay = 0
 		p.stats.clientsTotal.Add(1)
+		limit := int64(p.config().ClientConnections) // a reload may change it
 		if n := p.clients.Add(1); limit > 0 && n > limit {
 			p.clients.Add(-1)
 			p.stats.clientsRejected.Add(1)
@@ -268,16 +337,41 @@ func (p *Pool) removeSession(s *session) {
 
 // sweepIdle stops the sessions idle for longer than client_idle_timeout
 // (no command read, nothing in flight). It runs in its own goroutine,
-// owned by Proxy.Serve, until done is closed.
+// owned by Proxy.Serve (started by startSweeper), until done is closed or
+// a reload sets client_idle_timeout to 0; it follows a reload's new
+// client_idle_timeout.
 func (p *Pool) sweepIdle(done <-chan struct{}) {
-	idle := p.cfg.ClientIdleTimeout
-	tick := time.NewTicker(min(max(idle/4, 10*time.Millisecond), time.Second))
+	period := func(idle time.Duration) time.Duration {
+		return min(max(idle/4, 10*time.Millisecond), time.Second)
+	}
+	idle := p.config().ClientIdleTimeout
+	tick := time.NewTicker(period(max(idle, 0)))
 	defer tick.Stop()
 	for {
 		select {
 		case <-done:
+			p.sweepMu.Lock()
+			p.sweeping = false
+			p.sweepMu.Unlock()
 			return
 		case now := <-tick.C:
+			if cur := p.config().ClientIdleTimeout; cur != idle {
+				if cur <= 0 {
+					// Checked again under sweepMu: a reload storing a
+					// timeout after the load above finds sweeping set
+					// and counts on this goroutine to go on.
+					p.sweepMu.Lock()
+					if p.config().ClientIdleTimeout <= 0 {
+						p.sweeping = false
+						p.sweepMu.Unlock()
+						return
+					}
+					p.sweepMu.Unlock()
+					continue
+				}
+				idle = cur
+				tick.Reset(period(idle))
+			}
 			p.sessMu.Lock()
 			var stale []*session
 			for s := range p.sessions {
@@ -343,6 +437,11 @@ func (p *Pool) drain(deadline time.Time) {
 		}
 		sv.close(ErrClosed)
 	}
+	for sv, t := range p.replaced {
+		t.Stop()
+		sv.close(ErrClosed)
+	}
+	clear(p.replaced)
 	p.routeMu.Unlock()
 	<-done
 	p.wg.Wait()
@@ -353,5 +452,5 @@ func (p *Pool) describeListen() string {
 	if a := p.Addr(); a != nil {
 		return a.Network() + ":" + a.String()
 	}
-	return p.cfg.Listen.Network + ":" + p.cfg.Listen.Addr
+	return p.config().Listen.Network + ":" + p.config().Listen.Addr
 }

@@ -7,10 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardis/shardis/conf"
 )
@@ -52,6 +56,18 @@ type Options struct {
 	// (0.0.0.0) is then replaced by this machine's first non-loopback IP.
 	Announce string
 
+	// ConfFile is the configuration file (or directory) ReloadFile and
+	// POST /reload read again; "" makes them fail with ErrNoConfFile.
+	ConfFile string
+	// MetricsAddr is where the admin HTTP server listens ("host:port"):
+	// Prometheus /metrics, /healthz, /debug/pprof/ and POST /reload
+	// (admin_http.go); "" serves none.
+	MetricsAddr string
+	// Registry receives the proxy's metrics collector and is what
+	// /metrics serves; nil means a new registry holding only the
+	// proxy's metrics.
+	Registry *prometheus.Registry
+
 	// retireGrace overrides retireGrace (tests).
 	retireGrace time.Duration
 }
@@ -65,7 +81,23 @@ type Proxy struct {
 	hostname string
 	started  time.Time
 
-	pools []*Pool
+	mu    sync.Mutex // guards pools
+	pools []*Pool    // in configuration order; replaced (not modified) by a reload
+
+	// reloadMu serializes reloads with each other and with Serve's start
+	// and shutdown; it guards run.
+	reloadMu sync.Mutex
+	run      *serveState    // nil unless Serve is serving
+	running  atomic.Bool    // run != nil, for readers that must not wait for a reload (Health)
+	bg       sync.WaitGroup // drains of pools a reload removed (Serve waits for them)
+
+	reloads      atomic.Int64 // reloads applied
+	reloadErrors atomic.Int64 // reloads refused
+	lastReload   atomic.Int64 // UnixNano of the last reload applied, 0 if none
+
+	reg         *prometheus.Registry
+	metricsAddr atomic.Pointer[net.Addr]
+
 	cmds  *commandSet
 	reqs  requestPool
 	stats proxyStats
@@ -124,15 +156,27 @@ func New(opts Options) (*Proxy, error) {
 	if len(px.pools) == 0 {
 		return nil, ErrNoRedisPools
 	}
+	px.reg = opts.Registry
+	if px.reg == nil {
+		px.reg = prometheus.NewRegistry()
+	}
+	if err := px.reg.Register(px.Collector()); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	return px, nil
 }
 
-// Pools returns the pools served, in configuration order.
-func (px *Proxy) Pools() []*Pool { return px.pools }
+// Pools returns the pools served now, in configuration order (a copy:
+// a reload changes the set).
+func (px *Proxy) Pools() []*Pool {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	return slices.Clone(px.pools)
+}
 
 // Pool returns the pool named name, or nil.
 func (px *Proxy) Pool(name string) *Pool {
-	for _, p := range px.pools {
+	for _, p := range px.Pools() {
 		if p.name == name {
 			return p
 		}
@@ -152,23 +196,58 @@ func (px *Proxy) StatsAddr() net.Addr {
 	return nil
 }
 
+// serveState is what Serve runs, for reloads to change.
+type serveState struct {
+	done  chan struct{} // closed at shutdown (stats aggregation)
+	wg    *sync.WaitGroup
+	pools map[*Pool]*poolRun
+}
+
+// poolRun are the goroutines Serve (or a reload) started for a pool.
+type poolRun struct {
+	stop      chan struct{} // closed to end the idle sweeper (shutdown, or the pool goes away)
+	accepting chan struct{} // closed when the accept loop has returned
+}
+
+// MetricsAddr returns the admin HTTP listener's address once Serve has
+// started, else nil.
+func (px *Proxy) MetricsAddr() net.Addr {
+	if a := px.metricsAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
 // Serve listens on every pool and serves clients until ctx is done. Then
 // it stops accepting, stops reading new commands, waits (up to
 // DrainTimeout) for the replies of commands already read, closes
 // everything and returns nil. It returns an error at once if a listener
-// cannot be opened. Serve may be called once.
+// cannot be opened. Serve may be called once. While it serves, Reload
+// changes the pools.
 func (px *Proxy) Serve(ctx context.Context) error {
+	px.reloadMu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			px.reloadMu.Unlock()
+		}
+	}()
+	pools := px.Pools()
 	var opened []*Pool
+	var extra []net.Listener
 	closeAll := func() {
 		for _, p := range opened {
 			p.stopAccepting()
 		}
+		for _, ln := range extra {
+			ln.Close()
+		}
 	}
-	for _, p := range px.pools {
-		ln, err := listen(p.cfg.Listen, p.cfg.Backlog, p.cfg.Reuseport)
+	for _, p := range pools {
+		ln, err := listen(p.config().Listen, p.config().Backlog, p.config().Reuseport)
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("pool %s: listen %s: %w", p.name, p.cfg.Listen.String(), err)
+			return fmt.Errorf("pool %s: listen %s: %w", p.name, p.config().Listen.String(), err)
 		}
 		p.sessMu.Lock()
 		p.ln = ln
@@ -176,7 +255,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 		px.stats.connOpened()
 		opened = append(opened, p)
 	}
-	var statsLn net.Listener
+	var statsLn, metricsLn net.Listener
 	if px.opts.StatsAddr != "" {
 		var err error
 		statsLn, err = net.Listen("tcp", px.opts.StatsAddr)
@@ -184,40 +263,31 @@ func (px *Proxy) Serve(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("stats: listen %s: %w", px.opts.StatsAddr, err)
 		}
+		extra = append(extra, statsLn)
 		a := statsLn.Addr()
 		px.statsAddr.Store(&a)
+	}
+	if px.opts.MetricsAddr != "" {
+		var err error
+		metricsLn, err = net.Listen("tcp", px.opts.MetricsAddr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("metrics: listen %s: %w", px.opts.MetricsAddr, err)
+		}
+		extra = append(extra, metricsLn)
+		a := metricsLn.Addr()
+		px.metricsAddr.Store(&a)
 	}
 	px.serving.Store(true)
 	if err := px.startZooKeeper(); err != nil {
 		closeAll()
-		if statsLn != nil {
-			statsLn.Close()
-		}
 		return err
 	}
 
-	done := make(chan struct{})
 	var wg sync.WaitGroup
-	for _, p := range px.pools {
-		if p.cfg.Preconnect {
-			p.routeMu.Lock()
-			for _, sv := range p.servers {
-				sv.start()
-			}
-			p.routeMu.Unlock()
-		}
-		wg.Add(1)
-		go func() { // owned by Serve; ends when the listener closes
-			defer wg.Done()
-			p.serve()
-		}()
-		if p.cfg.ClientIdleTimeout > 0 {
-			wg.Add(1)
-			go func() { // owned by Serve; ends at shutdown
-				defer wg.Done()
-				p.sweepIdle(done)
-			}()
-		}
+	st := &serveState{done: make(chan struct{}), wg: &wg, pools: map[*Pool]*poolRun{}}
+	for _, p := range pools {
+		px.startPool(st, p)
 		p.log.Info("serving pool", "listen", p.describeListen(), "table", p.Table().describe())
 	}
 	if statsLn != nil {
@@ -225,7 +295,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 		wg.Add(2)
 		go func() { // owned by Serve; ends at shutdown
 			defer wg.Done()
-			px.aggregateStats(done)
+			px.aggregateStats(st.done)
 		}()
 		go func() { // owned by Serve; ends when the stats listener closes
 			defer wg.Done()
@@ -233,13 +303,38 @@ func (px *Proxy) Serve(ctx context.Context) error {
 		}()
 		px.log.Info("serving stats", "addr", statsLn.Addr().String(), "interval", px.opts.StatsInterval)
 	}
+	var admin *http.Server
+	if metricsLn != nil {
+		admin = px.adminServer()
+		wg.Add(1)
+		go func() { // owned by Serve; ends when the admin server is closed
+			defer wg.Done()
+			if err := admin.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				px.log.Error("admin http server stopped", "err", err)
+			}
+		}()
+		px.log.Info("serving metrics", "addr", metricsLn.Addr().String(),
+			"paths", "/metrics /healthz /debug/pprof/ POST /reload")
+	}
+	px.run = st
+	px.running.Store(true)
+	px.reloadMu.Unlock()
+	locked = false
 	close(px.ready)
 
 	<-ctx.Done()
 	px.log.Info("shutting down: draining clients", "timeout", px.opts.DrainTimeout)
-	close(done)
+	px.reloadMu.Lock() // waits for a reload in progress; later ones are refused
+	px.run = nil
+	px.running.Store(false)
+	pools = px.Pools()
+	px.reloadMu.Unlock()
+	close(st.done)
+	for _, run := range st.pools {
+		close(run.stop)
+	}
 	px.stopZooKeeper() // unregister first: discovery stops sending clients here
-	for _, p := range px.pools {
+	for _, p := range pools {
 		p.stopAccepting()
 	}
 	if statsLn != nil {
@@ -247,7 +342,7 @@ func (px *Proxy) Serve(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(px.opts.DrainTimeout)
 	var dwg sync.WaitGroup
-	for _, p := range px.pools {
+	for _, p := range pools {
 		dwg.Add(1)
 		go func() { // ends when the pool is drained
 			defer dwg.Done()
@@ -255,9 +350,57 @@ func (px *Proxy) Serve(ctx context.Context) error {
 		}()
 	}
 	dwg.Wait()
+	px.bg.Wait()
+	if admin != nil {
+		_ = admin.Close()
+	}
 	wg.Wait()
 	px.log.Info("stopped")
 	return nil
+}
+
+// startPool starts a pool's goroutines, owned by Serve: the accept loop
+// (ends when the listener closes or the pool hands it over) and the idle
+// sweeper (ends at shutdown or when a reload removes the pool). Called
+// with reloadMu held.
+func (px *Proxy) startPool(st *serveState, p *Pool) {
+	run := &poolRun{stop: make(chan struct{}), accepting: make(chan struct{})}
+	st.pools[p] = run
+	if p.config().Preconnect {
+		p.routeMu.Lock()
+		for _, sv := range p.servers {
+			sv.start()
+		}
+		p.routeMu.Unlock()
+	}
+	st.wg.Add(1)
+	go func() { // owned by Serve; ends when the listener closes or is handed over
+		defer st.wg.Done()
+		defer close(run.accepting)
+		p.serve()
+	}()
+	px.startSweeper(st, p)
+}
+
+// startSweeper starts the pool's idle sweeper if it has a
+// client_idle_timeout and no sweeper runs (at start, and when a reload
+// sets client_idle_timeout). Called with reloadMu held, p in st.pools.
+func (px *Proxy) startSweeper(st *serveState, p *Pool) {
+	run := st.pools[p]
+	if run == nil {
+		return
+	}
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	if p.sweeping || p.config().ClientIdleTimeout <= 0 {
+		return
+	}
+	p.sweeping = true
+	st.wg.Add(1)
+	go func() { // owned by Serve; ends at shutdown, when the pool goes away or a reload sets client_idle_timeout to 0
+		defer st.wg.Done()
+		p.sweepIdle(run.stop)
+	}()
 }
 
 // refreshStats renders the stats snapshot the stats port serves.

@@ -160,7 +160,7 @@ func (s *session) pubsubCommand(req *request, ci *cmdInfo, c *command) {
 // it served the command (unknown commands and wrong arities are left to
 // the usual path, which Redis checks first too).
 func (s *session) subscribedCommand(req *request, ci *cmdInfo, c *command) bool {
-	if ci == nil || !ci.arityOK(len(c.args)) || !s.authed {
+	if ci == nil || !ci.arityOK(len(c.args)) || !s.authOK() {
 		return false
 	}
 	switch ci.name {
@@ -322,6 +322,7 @@ func (ps *pubsub) unsubscribe(req *request, names [][]byte, pattern bool) {
 		}
 	}
 	req.complete()
+	ps.resync() // the keeper closes the connections no longer needed
 }
 
 // tableMasters returns the masters of tbl's shards that have one.

@@ -121,7 +121,7 @@ func (c *psConn) readLoop() {
 		buf  = make([]byte, 4096)
 		r, w int
 		sc   replyScanner
-		st   = &c.srv.stats
+		st   = c.srv.stats
 	)
 	s := c.ps.s
 	for {

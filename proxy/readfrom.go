@@ -36,7 +36,7 @@ func msgNoReplica(shard string) string {
 // target returns the server req goes to in shard sh, or the error reply
 // to give at once. It runs on the session's reader goroutine.
 func (s *session) target(req *request, sh *Shard) (*server, []byte) {
-	mode := s.pool.cfg.ReadFrom
+	mode := s.pool.config().ReadFrom
 	if mode != conf.ReadReplica && mode != conf.ReadPreferReplica || req.cmd == nil || !req.cmd.readonly {
 		return sh.master, sh.errReply
 	}

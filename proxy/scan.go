@@ -198,7 +198,7 @@ func (r *request) mergeScan() {
 // fanout serves the commands sent to every shard (KEYS, DBSIZE,
 // RANDOMKEY, FLUSHALL, FLUSHDB).
 func (s *session) fanout(req *request, ci *cmdInfo, c *command) {
-	if ci.admin && !s.pool.cfg.AllowAdminCommands {
+	if ci.admin && !s.pool.config().AllowAdminCommands {
 		req.setError(msgAdminRefused(ci.name))
 		return
 	}

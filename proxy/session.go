@@ -45,7 +45,7 @@ type session struct {
 	remote string
 
 	// Reader goroutine state.
-	authed  bool
+	authed  bool // AUTH succeeded, or the pool had no redis_auth when the client connected (see authOK)
 	name    string
 	tbl     *RouteTable
 	touched []*backendConn
@@ -65,6 +65,7 @@ type session struct {
 	readerWaiting bool
 	spaceWaiters  int // other goroutines waiting for room (pub/sub deliveries)
 	space         *sync.Cond
+	settling      bool   // the reader waits for every queued request to be done (settle)
 	busy          bool   // an owner is writing replies
 	handoff       []byte // unwritten output the writer goroutine must send
 	handoffClose  bool   // ... and then close the connection (QUIT)
@@ -87,7 +88,7 @@ func newSession(p *Pool, id uint64, nc net.Conn) *session {
 		remote: nc.RemoteAddr().String(),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
-		authed: p.cfg.RedisAuth == "",
+		authed: p.config().RedisAuth == "",
 		stats:  newSessionStats(p),
 		slowOn: p.slowlog.enabled(),
 	}
@@ -103,6 +104,16 @@ func (s *session) serve() {
 	go s.writeLoop() // ends after the reader, see session
 	s.readLoop()
 	<-s.done
+}
+
+// authOK reports whether the client may run commands: it authenticated,
+// or the pool requires no password now. A reload that sets or changes
+// redis_auth leaves authenticated clients authenticated and makes the
+// others AUTH with the new password; one that removes it lets every
+// client in, as Redis does when requirepass changes. It costs nothing
+// for an authenticated client.
+func (s *session) authOK() bool {
+	return s.authed || s.pool.config().RedisAuth == ""
 }
 
 // stopReading makes the reader stop after the commands it has read (drain
@@ -129,6 +140,7 @@ func (s *session) readLoop() {
 			s.lastActive.Store(now.UnixNano())
 		}
 		s.tbl = s.pool.table.Load()
+		s.slowOn = s.pool.slowlog.enabled() // a reload may turn the slowlog on or off
 		s.batch = s.batch[:0]
 		stop := false
 		for i := range cmds {
@@ -138,6 +150,16 @@ func (s *session) readLoop() {
 			if req.closeAfter {
 				stop = true
 				break
+			}
+			if s.x != nil && s.x.blockedOn != nil {
+				// A blocking command: what follows waits for its reply.
+				s.push(s.batch)
+				s.batch = s.batch[:0]
+				s.flushBackends()
+				s.writeReady()
+				s.waitUnblocked()
+				s.tbl = s.pool.table.Load()
+				now = time.Now()
 			}
 		}
 		if err != nil && !stop {
@@ -237,6 +259,9 @@ func (s *session) flushBackends() {
 // too). Whoever completes a request calls it.
 func (s *session) writeReady() {
 	s.mu.Lock()
+	if s.settling {
+		s.space.Broadcast()
+	}
 	if s.busy {
 		s.mu.Unlock()
 		return
@@ -386,4 +411,34 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
+}
+
+// settle sends what the current batch queued so far and waits until every
+// earlier request of the session has its reply (the replies may not be
+// written yet). A command that leaves the pipelined connections (WATCH,
+// the first command of a transaction, a blocking command) calls it, so
+// that it reaches its server after the client's earlier commands, as on
+// one Redis connection. Reader goroutine only.
+func (s *session) settle() {
+	s.push(s.batch)
+	s.batch = s.batch[:0]
+	s.flushBackends()
+	s.writeReady()
+	s.mu.Lock()
+	s.settling = true
+	for {
+		done := true
+		for _, r := range s.queue[s.qh:] {
+			if !r.done.Load() {
+				done = false
+				break
+			}
+		}
+		if done {
+			break
+		}
+		s.space.Wait()
+	}
+	s.settling = false
+	s.mu.Unlock()
 }

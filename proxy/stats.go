@@ -164,7 +164,7 @@ func (p *Proxy) statsJSON(now time.Time) []byte {
 	b = appendField(b, ", ", "timestamp", now.Unix())
 	b = appendField(b, ", ", "total_connections", p.stats.totalConns.Load())
 	b = appendField(b, ", ", "curr_connections", p.stats.currConns.Load())
-	pools := slices.Clone(p.pools)
+	pools := p.Pools()
 	slices.SortStableFunc(pools, func(a, b *Pool) int { return twemproxyCompare(a.name, b.name) })
 	for i, pl := range pools {
 		sep := ","
@@ -189,7 +189,7 @@ func (p *Proxy) statsJSON(now time.Time) []byte {
 			b = append(b, sep...)
 			b = appendJSONString(b, sv.name)
 			b = append(b, `: {`...)
-			ss := &sv.stats
+			ss := sv.stats
 			var in, inBytes, out, outBytes int
 			for _, c := range sv.conns {
 				a, ab, o, ob := c.queues()

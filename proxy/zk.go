@@ -166,7 +166,7 @@ func sameTopology(a, b Topology) bool {
 // (0.0.0.0, ::) is replaced by this machine's first non-loopback IP, with
 // guessed set. "" for a unix socket listener without announce.
 func (p *Pool) announceAddr(announce string) (addr string, guessed bool) {
-	listen := p.cfg.Listen
+	listen := p.config().Listen
 	if listen.Network != "tcp" {
 		if _, _, err := net.SplitHostPort(announce); err == nil {
 			return announce, false

@@ -58,7 +58,7 @@ func usesZooKeeperAtAll(cfg *conf.Pool) bool {
 // that replaces it (a stop before the start lets the new pool take the
 // registration znode over at once).
 func (p *Pool) StartZooKeeper() error {
-	cfg := p.cfg
+	cfg := p.config()
 	if !usesZooKeeperAtAll(cfg) {
 		return nil
 	}
@@ -153,9 +153,9 @@ func (p *Pool) registration(z *conf.ZK) *conf.Ephemeral {
 	addr, guessed := p.announceAddr(p.proxy.opts.Announce)
 	if guessed {
 		p.log.Warn("registering in zookeeper with a guessed address: the pool listens on every interface; set --announce",
-			"listen", p.cfg.Listen.String(), "addr", addr)
+			"listen", p.config().Listen.String(), "addr", addr)
 	}
-	node, err := p.cfg.ZooKeeperProxyNode(addr)
+	node, err := p.config().ZooKeeperProxyNode(addr)
 	if err == nil && node == "" {
 		err = errors.New("no zookeeper_path")
 	}
@@ -267,7 +267,7 @@ func (p *Pool) ZooKeeperStatus() ZooKeeperStatus {
 	st.Connected = f.z.Connected()
 	st.SessionID = f.z.SessionID()
 	if f.w != nil {
-		st.Path = p.cfg.ZooKeeperRedisPath
+		st.Path = p.config().ZooKeeperRedisPath
 	}
 	if f.reg != nil {
 		st.Node = f.reg.Path()

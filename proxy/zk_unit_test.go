@@ -176,7 +176,9 @@ func TestAnnounceAddr(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &Pool{cfg: pools[0]}
+		p := &Pool{}
+		p.cfg.Store(pools[0])
+		return p
 	}
 	for _, c := range []struct {
 		listen, announce, want string

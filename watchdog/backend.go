@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,53 @@ func newRedisClient(addr, auth string, timeout time.Duration, pool int) *redis.C
 		ContextTimeoutEnabled: true,
 	})
 }
+
+// backendClient is the go-redis client of one backend, replaced after a
+// failed dial. Once PoolSize dials in a row have failed, go-redis answers
+// every command with the last dial error without dialling, and dials
+// again only once a second: a backend that restarts would be seen — and
+// fenced — up to a second late, a second in which the restarted backend
+// (an empty, unfenced master) takes writes from any client that still
+// knows its address. It is safe for concurrent use.
+type backendClient struct {
+	newClient func() *redis.Client
+
+	mu  sync.Mutex
+	rdb *redis.Client
+}
+
+func newBackendClient(addr, auth string, timeout time.Duration, pool int) *backendClient {
+	mk := func() *redis.Client { return newRedisClient(addr, auth, timeout, pool) }
+	return &backendClient{newClient: mk, rdb: mk()}
+}
+
+// get returns the current client.
+func (b *backendClient) get() *redis.Client {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rdb
+}
+
+// observe replaces c, the client that returned err, if err is a failed
+// dial. A command in flight on c at that moment fails ("client is
+// closed"), as it would have on the backend that refused the dial.
+func (b *backendClient) observe(c *redis.Client, err error) {
+	var op *net.OpError
+	if err == nil || !errors.As(err, &op) || op.Op != "dial" {
+		return
+	}
+	b.mu.Lock()
+	if b.rdb != c {
+		b.mu.Unlock()
+		return
+	}
+	b.rdb = b.newClient()
+	b.mu.Unlock()
+	_ = c.Close()
+}
+
+// Close closes the current client.
+func (b *backendClient) Close() error { return b.get().Close() }
 
 // splitAuth splits "user:password" (an ACL user) or "password".
 func splitAuth(auth string) (user, pass string) {
@@ -70,7 +118,7 @@ func readInfo(ctx context.Context, rdb *redis.Client) (BackendInfo, error) {
 // order, and keeps a redis-server fence alive by renewing CLIENT PAUSE.
 // Its goroutine (run) is owned by the Watchdog and ends with ctx.
 type backendDriver struct {
-	rdb      *redis.Client
+	rdb      *backendClient
 	timeout  time.Duration
 	pauseFor time.Duration
 	renew    time.Duration
@@ -78,6 +126,11 @@ type backendDriver struct {
 
 	batches chan []Action
 	results func(Event) // delivers an event to the loop
+
+	// failed counts consecutive failed batches (run's goroutine only):
+	// a dead backend fails the core's retry every RetryAfter; the first
+	// failure and every 20th are logged as warnings, the rest at debug.
+	failed int
 
 	mu      sync.Mutex
 	fenced  bool // a fence is wanted: renew it (redis-server)
@@ -129,13 +182,22 @@ func (d *backendDriver) exec(ctx context.Context, batch []Action) BackendDone {
 		off, err := d.apply(ctx, a, shardis)
 		if err != nil {
 			res.Err = fmt.Errorf("%w: %s: %w", ErrBackend, a, err)
-			d.log.Warn("backend command failed", "action", a.String(), "err", err)
+			d.failed++
+			level := slog.LevelDebug
+			if d.failed == 1 || d.failed%20 == 0 {
+				level = slog.LevelWarn
+			}
+			d.log.Log(ctx, level, "backend command failed", "action", a.String(), "failures", d.failed, "err", err)
 			return res
 		}
 		if a.Kind == ActReadOffset {
 			res.Offset = off
 		}
 		res.Done++
+	}
+	if d.failed > 0 {
+		d.log.Info("backend commands ok again", "after_failures", d.failed)
+		d.failed = 0
 	}
 	return res
 }
@@ -144,7 +206,9 @@ func (d *backendDriver) exec(ctx context.Context, batch []Action) BackendDone {
 func (d *backendDriver) detect(ctx context.Context) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	s, err := d.rdb.Info(cctx, "server").Result()
+	rdb := d.rdb.get()
+	s, err := rdb.Info(cctx, "server").Result()
+	d.rdb.observe(rdb, err)
 	if err != nil {
 		return false, fmt.Errorf("%w: INFO server: %w", ErrBackend, err)
 	}
@@ -157,43 +221,44 @@ func (d *backendDriver) detect(ctx context.Context) (bool, error) {
 	return shardis, nil
 }
 
-func (d *backendDriver) apply(ctx context.Context, a Action, shardis bool) (int64, error) {
+func (d *backendDriver) apply(ctx context.Context, a Action, shardis bool) (off int64, err error) {
 	cctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	var err error
+	rdb := d.rdb.get()
+	defer func() { d.rdb.observe(rdb, err) }()
 	switch a.Kind {
 	case ActFence:
 		if shardis {
-			err = d.rdb.Do(cctx, "CONFIG", "SET", "fenced", "yes").Err()
+			err = rdb.Do(cctx, "CONFIG", "SET", "fenced", "yes").Err()
 		} else {
-			err = d.pause(cctx, d.pauseFor)
+			err = pause(cctx, rdb, d.pauseFor)
 		}
 		if err == nil {
 			d.setFenced(true)
 		}
 	case ActUnfence:
 		if shardis {
-			err = d.rdb.Do(cctx, "CONFIG", "SET", "fenced", "no").Err()
+			err = rdb.Do(cctx, "CONFIG", "SET", "fenced", "no").Err()
 		} else {
-			err = d.rdb.Do(cctx, "CLIENT", "UNPAUSE").Err()
+			err = rdb.Do(cctx, "CLIENT", "UNPAUSE").Err()
 		}
 		if err == nil {
 			d.setFenced(false)
 		}
 	case ActSetEpoch:
 		if shardis {
-			err = d.rdb.Do(cctx, "CONFIG", "SET", "shardis-epoch", strconv.FormatInt(a.Epoch, 10)).Err()
+			err = rdb.Do(cctx, "CONFIG", "SET", "shardis-epoch", strconv.FormatInt(a.Epoch, 10)).Err()
 		}
 	case ActReplicaOf:
 		host, port, perr := splitAddr(a.Addr)
 		if perr != nil {
 			return 0, perr
 		}
-		err = d.rdb.Do(cctx, "REPLICAOF", host, strconv.Itoa(port)).Err()
+		err = rdb.Do(cctx, "REPLICAOF", host, strconv.Itoa(port)).Err()
 	case ActReplicaOfNoOne:
-		err = d.rdb.Do(cctx, "REPLICAOF", "NO", "ONE").Err()
+		err = rdb.Do(cctx, "REPLICAOF", "NO", "ONE").Err()
 	case ActReadOffset:
-		info, ierr := readInfo(cctx, d.rdb)
+		info, ierr := readInfo(cctx, rdb)
 		return info.Offset, ierr
 	default:
 		return 0, fmt.Errorf("not a backend action: %s", a)
@@ -201,8 +266,8 @@ func (d *backendDriver) apply(ctx context.Context, a Action, shardis bool) (int6
 	return 0, err
 }
 
-func (d *backendDriver) pause(ctx context.Context, dur time.Duration) error {
-	return d.rdb.Do(ctx, "CLIENT", "PAUSE", strconv.FormatInt(dur.Milliseconds(), 10), "WRITE").Err()
+func pause(ctx context.Context, rdb *redis.Client, dur time.Duration) error {
+	return rdb.Do(ctx, "CLIENT", "PAUSE", strconv.FormatInt(dur.Milliseconds(), 10), "WRITE").Err()
 }
 
 func (d *backendDriver) setFenced(v bool) {
@@ -222,7 +287,10 @@ func (d *backendDriver) renewPause(ctx context.Context) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	if err := d.pause(cctx, d.pauseFor); err != nil {
+	rdb := d.rdb.get()
+	err := pause(cctx, rdb, d.pauseFor)
+	d.rdb.observe(rdb, err)
+	if err != nil {
 		d.log.Debug("renewing CLIENT PAUSE failed", "err", err)
 	}
 }
@@ -236,9 +304,9 @@ func (d *backendDriver) fenceOnExit(pauseFor time.Duration) error {
 		return err
 	}
 	if shardis {
-		return d.rdb.Do(ctx, "CONFIG", "SET", "fenced", "yes").Err()
+		return d.rdb.get().Do(ctx, "CONFIG", "SET", "fenced", "yes").Err()
 	}
-	return d.pause(ctx, pauseFor)
+	return pause(ctx, d.rdb.get(), pauseFor)
 }
 
 // queryPeers reads the offset of the local backend and of each peer, in

@@ -25,7 +25,7 @@ func TestBackendDriverRedisServer(t *testing.T) {
 	b := harness.StartRedis(t, "--repl-diskless-sync-delay", "0")
 	ctx := context.Background()
 	var got []Event
-	d := &backendDriver{rdb: newRedisClient(a.Addr, "", time.Second, 2), timeout: time.Second,
+	d := &backendDriver{rdb: newBackendClient(a.Addr, "", time.Second, 2), timeout: time.Second,
 		pauseFor: 2 * time.Second, renew: 100 * time.Millisecond, log: quietLog(), results: func(e Event) { got = append(got, e) }}
 	defer d.rdb.Close()
 	client := redis.NewClient(&redis.Options{Addr: a.Addr, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1, Protocol: 2})
@@ -52,7 +52,7 @@ func TestBackendDriverRedisServer(t *testing.T) {
 	if res.Err != nil || res.Done != 2 {
 		t.Fatalf("replicaof: %+v", res)
 	}
-	info, err := readInfo(ctx, d.rdb)
+	info, err := readInfo(ctx, d.rdb.get())
 	if err != nil || info.Role != "slave" || info.MasterAddr() != b.Addr || info.Shardis {
 		t.Fatalf("%+v %v", info, err)
 	}
@@ -78,7 +78,7 @@ func TestBackendDriverRedisServer(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	peers := queryPeers(ctx, d.rdb, []Member{{Name: "b", Addr: b.Addr}, {Name: "dead", Addr: "127.0.0.1:1"}}, "", 300*time.Millisecond)
+	peers := queryPeers(ctx, d.rdb.get(), []Member{{Name: "b", Addr: b.Addr}, {Name: "dead", Addr: "127.0.0.1:1"}}, "", 300*time.Millisecond)
 	if !peers.Self.OK || !peers.Peers["b"].OK || peers.Peers["dead"].OK || peers.Self.Offset != peers.Peers["b"].Offset {
 		t.Fatalf("%+v", peers)
 	}
@@ -138,5 +138,51 @@ func TestHook(t *testing.T) {
 	start := time.Now()
 	if err := runHook(ctx, "sleep 10", 200*time.Millisecond, "s", "", "n", 1, false, quietLog()); err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("a hung hook: %v after %v", err, time.Since(start))
+	}
+}
+
+// A dead backend fails every retry of the core's batch: the driver warns
+// on the first failure and every 20th, not on each, and says when the
+// backend answers again.
+func TestBackendDriverFailureLog(t *testing.T) {
+	a := harness.StartRedis(t)
+	addr := a.Addr
+	a.Kill()
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d := &backendDriver{rdb: newBackendClient(addr, "", 200*time.Millisecond, 1), timeout: 200 * time.Millisecond,
+		pauseFor: time.Second, renew: time.Second, log: log, results: func(Event) {}}
+	defer d.rdb.Close()
+	d.setKind(false)
+	ctx := context.Background()
+	for i := 1; i <= 25; i++ {
+		if res := d.exec(ctx, []Action{{Kind: ActFence, ID: uint64(i)}}); res.Err == nil {
+			t.Fatalf("fence %d of a dead backend: %+v", i, res)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Fatalf("%d warnings for 25 failures, want 2 (the 1st and the 20th):\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "failures=20") {
+		t.Fatalf("the 20th failure is not counted in the log:\n%s", logs.String())
+	}
+	if err := a.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1})
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); c.Ping(ctx).Err() != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not come back")
+		}
+	}
+	if res := d.exec(ctx, []Action{{Kind: ActFence, ID: 26}}); res.Err != nil {
+		t.Fatalf("fence after the restart: %+v", res)
+	}
+	if !strings.Contains(logs.String(), "backend commands ok again") || !strings.Contains(logs.String(), "after_failures=25") {
+		t.Fatalf("no recovery line:\n%s", logs.String())
+	}
+	if res := d.exec(ctx, []Action{{Kind: ActUnfence, ID: 27}}); res.Err != nil {
+		t.Fatalf("unfence: %+v", res)
 	}
 }

@@ -125,24 +125,28 @@ func Failover(ctx context.Context, z *conf.ZK, shardPath string, opts FailoverOp
 	for {
 		// The switch deletes the request and names the target master in
 		// one transaction: check the shard first.
+		switched := func(s *conf.Shard, m conf.Member) FailoverResult {
+			res.Epoch, res.Offset, res.Took = m.Seq, last.Offset, time.Since(start)
+			for _, x := range s.Members {
+				if x.Name == master.Name && res.Offset == 0 {
+					res.Offset = x.Data.Offset // the switch wrote the paused offset there
+				}
+			}
+			log.Info("failover done", "shard", shardPath, "new_master", m.Addr, "epoch", m.Seq, "took", res.Took)
+			return res
+		}
 		if s, err := conf.ReadShard(z, shardPath); err == nil {
 			if m, ok := s.MasterMember(); ok && m.Addr == target.Addr && m.Seq >= target.Seq {
-				res.Epoch, res.Offset, res.Took = m.Seq, last.Offset, time.Since(start)
-				for _, x := range s.Members {
-					if x.Name == master.Name && res.Offset == 0 {
-						res.Offset = x.Data.Offset // the switch wrote the paused offset there
-					}
-				}
-				log.Info("failover done", "shard", shardPath, "new_master", m.Addr, "epoch", m.Seq, "took", res.Took)
-				return res, nil
+				return switched(s, m), nil
 			}
 		}
 		b, _, err := z.Get(reqPath)
 		switch {
 		case errors.Is(err, conf.ErrNoNode):
-			if ok, r := switchedTo(z, shardPath, target); ok {
-				res.Epoch, res.Took = r.Seq, time.Since(start)
-				return res, nil
+			// The request went between the two reads: switched, or
+			// withdrawn.
+			if s, m, ok := switchedTo(z, shardPath, target); ok {
+				return switched(s, m), nil
 			}
 			return res, fmt.Errorf("%w: %s; %s stays master", ErrFailoverWithdrawn, describeStall(last, lastSeen, target), master.Addr)
 		case err == nil:
@@ -183,7 +187,7 @@ func withdraw(z *conf.ZK, reqPath, shardPath string, target, master conf.Member,
 	err := z.Delete(reqPath, -1)
 	if errors.Is(err, conf.ErrNoNode) {
 		// Gone meanwhile: switched at the last moment?
-		if ok, _ := switchedTo(z, shardPath, target); ok {
+		if _, _, ok := switchedTo(z, shardPath, target); ok {
 			return nil
 		}
 	} else if err != nil {
@@ -206,13 +210,13 @@ func describeStall(last FailoverRequest, seen bool, target conf.Member) string {
 
 // switchedTo reports whether the shard's master is now target (or a
 // newer member of the target's address).
-func switchedTo(z *conf.ZK, shardPath string, target conf.Member) (bool, conf.Member) {
+func switchedTo(z *conf.ZK, shardPath string, target conf.Member) (*conf.Shard, conf.Member, bool) {
 	s, err := readShardFresh(z, shardPath)
 	if err != nil {
-		return false, conf.Member{}
+		return nil, conf.Member{}, false
 	}
 	m, ok := s.MasterMember()
-	return ok && m.Addr == target.Addr, m
+	return s, m, ok && m.Addr == target.Addr
 }
 
 func readShardFresh(z *conf.ZK, shardPath string) (*conf.Shard, error) {

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/shardis/shardis/conf"
 )
 
@@ -95,9 +93,9 @@ func (w *Watchdog) Run(parent context.Context) error {
 		}()
 	}
 
-	beClient := newRedisClient(cfg.Backend, cfg.BackendAuth, cfg.ProbeTimeout, 2)
+	beClient := newBackendClient(cfg.Backend, cfg.BackendAuth, cfg.ProbeTimeout, 2)
 	defer beClient.Close()
-	probeClient := newRedisClient(cfg.Backend, cfg.BackendAuth, cfg.ProbeTimeout, 1)
+	probeClient := newBackendClient(cfg.Backend, cfg.BackendAuth, cfg.ProbeTimeout, 1)
 	defer probeClient.Close()
 
 	be := &backendDriver{rdb: beClient, timeout: cfg.ProbeTimeout, pauseFor: cfg.PauseFor,
@@ -195,12 +193,14 @@ func (w *Watchdog) exit(be *backendDriver) {
 	w.log.Info("watchdog stopping: master fenced, member removed; a replica takes over", "state", st.State.String(), "fence_err", err)
 }
 
-func (w *Watchdog) probe(ctx context.Context, rdb *redis.Client, after uint64) Probe {
+func (w *Watchdog) probe(ctx context.Context, bc *backendClient, after uint64) Probe {
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.ProbeTimeout)
 	defer cancel()
 	start := time.Now()
+	rdb := bc.get()
 	info, err := readInfo(cctx, rdb)
 	lat := time.Since(start)
+	bc.observe(rdb, err)
 	if err != nil {
 		return Probe{Err: err.Error(), Latency: lat, After: after}
 	}
@@ -213,7 +213,7 @@ type loop struct {
 	ctx      context.Context
 	be       *backendDriver
 	zd       *zkDriver
-	self     *redis.Client
+	self     *backendClient
 	goRun    func(func())
 	send     func(Event)
 	failures int
@@ -259,7 +259,7 @@ func (l *loop) step(ev Event) {
 			}
 		case a.Kind == ActQueryPeers:
 			l.goRun(func() {
-				res := queryPeers(l.ctx, l.self, a.Peers, w.cfg.BackendAuth, w.cfg.ProbeTimeout)
+				res := queryPeers(l.ctx, l.self.get(), a.Peers, w.cfg.BackendAuth, w.cfg.ProbeTimeout)
 				res.ID = a.ID
 				l.send(res)
 			})

@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"runtime/debug"
+	"strconv"
 	"strings"
 )
 
@@ -30,6 +32,7 @@ type options struct {
 	cpuProfile    string // --cpu-profile: write a pprof CPU profile of the whole run to this file
 	threads       int    // --threads: OS threads running Go code (GOMAXPROCS); 0 = one per CPU
 	announce      string // --announce: host or host:port registered in ZooKeeper instead of the listen address
+	metricsAddr   string // --metrics-addr: host:port of the admin HTTP server (/metrics, /healthz, pprof, POST /reload); "" serves none
 }
 
 // newFlagSet registers every flag on a new FlagSet writing its usage to w.
@@ -79,10 +82,12 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
 	fs.IntVar(&o.threads, "threads", 0, "threads running the proxy (GOMAXPROCS); 0: one per CPU")
 	fs.StringVar(&o.announce, "announce", "", "host (or host:port) registered in ZooKeeper instead of the listen address (for 0.0.0.0 listeners, NAT)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "host:port serving Prometheus /metrics, /healthz, /debug/pprof/ and POST /reload (default: none)")
 	fs.Usage = func() {
 		fmt.Fprintf(w, "Usage: shardis-proxy [-htVD] [-v verbosity level] [-o output file]\n"+
 			"                     [-c conf file|dir] [-s stats port] [-a stats addr]\n"+
-			"                     [-i stats interval] [-p pid file] [--drain-timeout msec]\n\nOptions:\n")
+			"                     [-i stats interval] [-p pid file] [--drain-timeout msec]\n"+
+			"                     [--metrics-addr host:port]\n\nOptions:\n")
 		fmt.Fprintf(w, "  -h, --help\n\tthis help\n")
 		for _, p := range pairs {
 			f := fs.Lookup(p[0])
@@ -96,6 +101,7 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 		fmt.Fprintf(w, "  --cpu-profile\n\t%s\n", fs.Lookup("cpu-profile").Usage)
 		fmt.Fprintf(w, "  --threads\n\t%s\n", fs.Lookup("threads").Usage)
 		fmt.Fprintf(w, "  --announce host[:port]\n\t%s\n", fs.Lookup("announce").Usage)
+		fmt.Fprintf(w, "  --metrics-addr host:port\n\t%s\n", fs.Lookup("metrics-addr").Usage)
 	}
 	return fs
 }
@@ -126,6 +132,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o options, status int,
 	case strings.ContainsAny(o.announce, " \t/,"):
 		fmt.Fprintf(stderr, "shardis-proxy: option --announce requires a host or host:port\n")
 		return o, 2, false
+	case o.metricsAddr != "" && !validHostPort(o.metricsAddr):
+		fmt.Fprintf(stderr, "shardis-proxy: option --metrics-addr requires host:port\n")
+		return o, 2, false
 	case o.drainTimeout < 0:
 		fmt.Fprintf(stderr, "shardis-proxy: option --drain-timeout requires a non-negative number of milliseconds\n")
 		return o, 2, false
@@ -136,6 +145,17 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o options, status int,
 		return o, 2, false
 	}
 	return o, 0, true
+}
+
+// validHostPort reports whether s is "host:port" with a numeric port
+// (the host may be empty: every interface).
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }
 
 // version is the module version the binary was built from, or "devel".

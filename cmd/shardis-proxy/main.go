@@ -9,7 +9,10 @@
 // The flags are nutcracker's (-c -t -V -D -v -o -s -a -i -p -m; -d is not
 // needed under a service manager). The stats port serves nutcracker's JSON.
 // SIGTERM or SIGINT stops accepting, answers the commands already read
-// (up to --drain-timeout) and exits 0. See docs/proxy.md.
+// (up to --drain-timeout) and exits 0. SIGHUP (or POST /reload on
+// --metrics-addr, which also serves Prometheus /metrics, /healthz and
+// pprof) reloads the configuration. See docs/proxy.md and
+// docs/proxy-admin.md.
 package main
 
 import (

@@ -14,11 +14,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/shardis/shardis/conf"
 	"github.com/shardis/shardis/proxy"
 )
 
-// serve loads the configuration and runs the proxy until SIGTERM/SIGINT.
+// serve loads the configuration and runs the proxy until SIGTERM/SIGINT;
+// SIGHUP reloads the configuration.
 func serve(opts options, stderr io.Writer) int {
 	logOut := stderr
 	if opts.output != "" && opts.output != "stderr" {
@@ -52,6 +56,9 @@ func serve(opts options, stderr io.Writer) int {
 		Version:       version(),
 		DrainTimeout:  time.Duration(opts.drainTimeout) * time.Millisecond,
 		Announce:      opts.announce,
+		ConfFile:      opts.confFile,
+		MetricsAddr:   opts.metricsAddr,
+		Registry:      registry(),
 	}
 	if opts.statsPort > 0 {
 		po.StatsAddr = net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort))
@@ -74,9 +81,15 @@ func serve(opts options, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() { // ends with the process
-		for range hup {
-			log.Warn("SIGHUP: configuration reload is not implemented yet; restart to apply changes")
+	go func() { // ends with ctx
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading the configuration", "conf", opts.confFile)
+				_ = px.ReloadFile() // logs what it did, or why nothing changed
+			}
 		}
 	}()
 
@@ -102,6 +115,14 @@ func serve(opts options, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// registry is the Prometheus registry /metrics serves: the proxy's
+// metrics (New registers them) plus the Go runtime's and the process'.
+func registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // logLevel maps nutcracker's verbosity (LOG_ERR 3, LOG_WARN 4, LOG_NOTICE

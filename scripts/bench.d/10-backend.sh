@@ -102,6 +102,7 @@ for aof in no everysec; do
       ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }'; }
       printf '%-8s %-4s %-3s | %10.0f %6s %6s | %10.0f %6s %6s %5s | %10.0f %6s %6s %5s\n' "$aof" "$t" "$P" \
         "$rr" "$rp50" "$rp99" "$sr" "$sp50" "$sp99" "$(ratio "$sr" "$rr")" "$or" "$op50" "$op99" "$(ratio "$or" "$rr")"
+      [ -z "${BENCH_SUMMARY:-}" ] || echo "backend|${t^^} -P $P, AOF $aof|$sr ops/s|redis-server $rr ops/s|$(ratio "$sr" "$rr")" >>"$BENCH_SUMMARY"
     done
   done
   stop "$s1pid"; stop "$spid"; stop "$rpid"
@@ -142,6 +143,7 @@ for t in LPUSH LPOP SADD HSET ZADD LRANGE_100; do
   read -r sr sp50 sp99 <<<"$(printf '%s' "${tres[s,$t]:-0 0 0}" | grep . | median)"
   printf '%-12s | %10.0f %6s %6s | %10.0f %6s %6s %5s\n' "$t" "$rr" "$rp50" "$rp99" "$sr" "$sp50" "$sp99" \
     "$(awk -v a="$sr" -v b="$rr" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')"
+  [ -z "${BENCH_SUMMARY:-}" ] || echo "backend|${t^^} -P 16|$sr ops/s|redis-server $rr ops/s|$(awk -v a="$sr" -v b="$rr" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')" >>"$BENCH_SUMMARY"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 stop "$spid"; stop "$rpid"

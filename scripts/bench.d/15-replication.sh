@@ -100,6 +100,9 @@ for P in 16 1; do
       lagmean=$(awk '{s+=$1} END {printf "%.0f", s/NR}' "$lagf")
     fi
     printf '%-3s %-8s %-6s | %10.0f %7s %7s %6s | %12s %12s\n' "$P" "$nrep" "$mode" "$rps" "$p50" "$p99" "$ratio" "$lagmax" "$lagmean"
+    if [ -n "${BENCH_SUMMARY:-}" ] && [ "$nrep" -gt 0 ]; then
+      echo "replication|SET -P $P, $nrep replica(s) $mode|$rps ops/s|no replica ${base[$P]} ops/s|${ratio}x" >>"$BENCH_SUMMARY"
+    fi
     for p in "${rpids[@]}"; do stop "$p"; done
     stop "$mpid"
   done

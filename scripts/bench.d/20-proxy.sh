@@ -178,4 +178,12 @@ END {
     }
   }
   printf "\n(medians of %d rounds; x = ratio to nutcracker; cpu = CPU time of the proxy process per request;\n shardis-proxy/1t = --threads 1)\n", rounds
-}' "$results"
+  if (summary != "") {
+    for (i = 1; i <= nt; i++) {
+      name = order[i]; nk = name SUBSEP "nutcracker"; sk = name SUBSEP "shardis-proxy"; rk = name SUBSEP "redis"
+      printf "proxy|%s|%.0f ops/s|nutcracker %.0f ops/s|%.2fx\n", name, median(rps[sk]), median(rps[nk]), median(rps[sk]) / median(rps[nk]) >> summary
+      printf "proxy|%s p99|%.3f ms|nutcracker %.3f ms|%.2fx\n", name, median(p99[sk]), median(p99[nk]), median(p99[sk]) / median(p99[nk]) >> summary
+      printf "proxy|%s vs direct redis|%.0f ops/s|redis-server %.0f ops/s|%.2fx\n", name, median(rps[sk]), median(rps[rk]), median(rps[sk]) / median(rps[rk]) >> summary
+    }
+  }
+}' summary="${BENCH_SUMMARY:-}" "$results"

@@ -1,0 +1,106 @@
+package backend
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/shardis/shardis/integration/harness"
+)
+
+// Regressions found by running the official Redis test units against
+// shardis-server (docs/redis-tests.md), checked against redis-server.
+
+// TestRedisUnitsRestoreErrorOrder: RESTORE reports BUSYKEY before a bad
+// TTL or payload (unit/dump "RESTORE returns an error of the key already
+// exists"), and IDLETIME and FREQ exclude each other.
+func TestRedisUnitsRestoreErrorOrder(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	d := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
+	d.same("FLUSHALL")
+	d.same("SET", "foo", "bar")
+	for _, cmd := range [][]string{
+		{"RESTORE", "foo", "0", "..."},
+		{"RESTORE", "foo", "abc", "..."},
+		{"RESTORE", "foo", "-1", "..."},
+		{"RESTORE", "foo", "0", "...", "BAD"},
+		{"RESTORE", "foo", "0", "...", "IDLETIME", "x"},
+		{"RESTORE", "nokey", "abc", "..."},
+		{"RESTORE", "nokey", "-1", "..."},
+		{"RESTORE", "nokey", "0", "..."},
+		{"RESTORE", "nokey", "0", "...", "REPLACE"},
+		{"RESTORE", "foo", "abc", "...", "REPLACE"},
+		{"RESTORE", "foo", "0", "...", "REPLACE"},
+		{"RESTORE", "nokey", "0", "...", "FREQ", "1", "IDLETIME", "1"},
+		{"RESTORE", "nokey", "0", "...", "IDLETIME", "1", "FREQ", "1"},
+		{"RESTORE", "nokey", "0", "...", "IDLETIME", "-1", "FREQ", "1"},
+		{"EXISTS", "nokey"},
+		{"GET", "foo"},
+	} {
+		d.same(cmd...)
+	}
+}
+
+// TestRedisUnitsConfigSetFixed: CONFIG SET of a parameter shardis-server
+// only reports (save, maxmemory ...) accepts its current value, as the
+// suite's `overrides {save ""}` does (unit/type/list, unit/type/set).
+func TestRedisUnitsConfigSetFixed(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	d := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
+	d.same("CONFIG", "SET", "save", "")
+	d.same("CONFIG", "GET", "save")
+	d.same("CONFIG", "SET", "maxmemory", "0")
+	d.same("CONFIG", "SET", "save", "", "maxmemory-policy", "noeviction")
+	r := dialRaw(t, sh.addr())
+	want := "-ERR CONFIG SET failed (possibly related to argument 'save') - shardis-server supports only \"\"\r\n"
+	if got := r.do("CONFIG", "SET", "save", "900 1"); got != want {
+		t.Fatalf("CONFIG SET save 900 1: %q, want %q", got, want)
+	}
+	want = "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config\r\n"
+	if got := r.do("CONFIG", "SET", "databases", "1"); got != want {
+		t.Fatalf("CONFIG SET databases 1: %q, want %q", got, want)
+	}
+}
+
+var blockedClientsRE = regexp.MustCompile(`blocked_clients:(\d+)`)
+
+// TestRedisUnitsPausedClientIsBlocked: a client whose write waits for
+// CLIENT PAUSE WRITE counts in INFO blocked_clients (unit/pause "Test write
+// commands are paused by RO").
+func TestRedisUnitsPausedClientIsBlocked(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	for _, srv := range []struct{ name, addr string }{{"redis", rd.Addr}, {"shardis", sh.addr()}} {
+		ctl, w := dialRaw(t, srv.addr), dialRaw(t, srv.addr)
+		blocked := func() string {
+			m := blockedClientsRE.FindStringSubmatch(ctl.do("INFO", "clients"))
+			if m == nil {
+				t.Fatalf("%s: no blocked_clients in INFO", srv.name)
+			}
+			return m[1]
+		}
+		if got := ctl.do("CLIENT", "PAUSE", "60000", "WRITE"); got != "+OK\r\n" {
+			t.Fatalf("%s: CLIENT PAUSE: %q", srv.name, got)
+		}
+		w.send(encodeCommand("SET", "foo", "bar"))
+		deadline := time.Now().Add(10 * time.Second)
+		for blocked() != "1" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: blocked_clients %s while a SET waits for the pause, want 1", srv.name, blocked())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := ctl.do("GET", "foo"); got != "$-1\r\n" {
+			t.Fatalf("%s: GET during the pause: %q", srv.name, got)
+		}
+		ctl.do("CLIENT", "UNPAUSE")
+		if got := w.reply(); got != "+OK\r\n" {
+			t.Fatalf("%s: SET after unpause: %q", srv.name, got)
+		}
+		if got := blocked(); got != "0" {
+			t.Fatalf("%s: blocked_clients %s after the pause, want 0", srv.name, got)
+		}
+	}
+}
