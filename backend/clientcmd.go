@@ -196,7 +196,7 @@ func cmdClientKill(c *Client, args [][]byte) {
 	var (
 		id          int64
 		addr, laddr string
-		user, typ   string
+		typ         string
 		maxAge      int64 = -1
 		skipMe            = true
 	)
@@ -227,7 +227,12 @@ func cmdClientKill(c *Client, args [][]byte) {
 		case eqFold(args[i], "laddr"):
 			laddr = string(v)
 		case eqFold(args[i], "user"):
-			user = string(v)
+			// The only user is "default" (requirepass); Redis refuses
+			// an unknown one.
+			if string(v) != "default" {
+				c.err("ERR No such user '" + cstr(v) + "'")
+				return
+			}
 		case eqFold(args[i], "skipme"):
 			switch {
 			case eqFold(v, "yes"):
@@ -258,7 +263,6 @@ func cmdClientKill(c *Client, args [][]byte) {
 		case id != 0 && o.id != id,
 			addr != "" && o.addr != addr,
 			laddr != "" && o.laddr != laddr,
-			user != "" && user != "default",
 			typ != "" && typ != o.clientType(),
 			maxAge >= 0 && int64(now.Sub(o.created)/time.Second) < maxAge,
 			skipMe && o == c:

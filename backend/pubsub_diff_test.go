@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -292,4 +293,104 @@ func runPubSubScript(t *testing.T, addr string) []string {
 	}
 	s.infoPubsub("p")
 	return s.out
+}
+
+// TestPubSubDifferentialRandom sends random (un)subscriptions, publishes
+// and introspection from several connections to both servers. After each
+// command every subscriber connection is sent PING, and what it received
+// up to the PING's reply is compared as a multiset (Redis delivers the
+// pmessages of several matching patterns, and unsubscribes everything,
+// in hash table order).
+func TestPubSubDifferentialRandom(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			const nconn = 4
+			var ref, got [nconn]*rawConn
+			for i := range ref {
+				ref[i], got[i] = dialRaw(t, rd.Addr), dialRaw(t, sh.addr())
+			}
+			r := rand.New(rand.NewPCG(seed, 99))
+			channels := []string{"a", "b", "ab", "news", "n1", "", "h*", "x[y]"}
+			patterns := []string{"*", "a*", "?", "n[0-9]", "[^a]*", "h\\*", "x\\[y]", "*b", "n*s", "[a-"}
+			pick := func(from []string, n int) []string {
+				out := make([]string, n)
+				for i := range out {
+					out[i] = from[r.IntN(len(from))]
+				}
+				return out
+			}
+			for step := 0; step < 400; step++ {
+				i := r.IntN(nconn)
+				var args []string
+				switch r.IntN(10) {
+				case 0, 1:
+					args = append([]string{"SUBSCRIBE"}, pick(channels, 1+r.IntN(3))...)
+				case 2:
+					args = append([]string{"UNSUBSCRIBE"}, pick(channels, r.IntN(3))...)
+				case 3:
+					args = append([]string{"PSUBSCRIBE"}, pick(patterns, 1+r.IntN(2))...)
+				case 4:
+					args = append([]string{"PUNSUBSCRIBE"}, pick(patterns, r.IntN(2))...)
+				case 5, 6, 7:
+					args = []string{"PUBLISH", pick(channels, 1)[0], fmt.Sprint("m", step)}
+				case 8:
+					args = []string{"SSUBSCRIBE", pick(channels, 1)[0]}
+					if r.IntN(2) == 0 {
+						args = []string{"SPUBLISH", pick(channels, 1)[0], fmt.Sprint("s", step)}
+					}
+				default:
+					switch r.IntN(5) {
+					case 0:
+						args = append([]string{"PUBSUB", "NUMSUB"}, pick(channels, 2)...)
+					case 1:
+						args = []string{"PUBSUB", "NUMPAT"}
+					case 2:
+						args = []string{"GET", "k"}
+					case 3:
+						args = []string{"RESET"}
+					default:
+						args = []string{"SUNSUBSCRIBE"}
+					}
+				}
+				ref[i].send(encodeCommand(args...))
+				got[i].send(encodeCommand(args...))
+				// The sender first: once its PING is answered, its command
+				// ran (shardis-server runs connections in parallel).
+				for k := 0; k < nconn; k++ {
+					j := (i + k) % nconn
+					ref[j].send(encodeCommand("PING", "sync"))
+					got[j].send(encodeCommand("PING", "sync"))
+					// Unsubscribing everything goes in hash order: the
+					// counts then differ per frame, not as a whole.
+					all := j == i && len(args) == 1 && strings.HasSuffix(args[0], "UNSUBSCRIBE")
+					a, b := framesUntilPing(t, ref[j], all), framesUntilPing(t, got[j], all)
+					if a != b {
+						t.Fatalf("step %d: conn %d sent %q; conn %d received:\n redis:   %q\n shardis: %q", step, i, args, j, a, b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// framesUntilPing reads frames up to the reply of PING sync (either
+// form) and returns them sorted, the PING reply last. With splitCounts
+// the counts of (un)subscribe confirmations are sorted apart.
+func framesUntilPing(t *testing.T, rc *rawConn, splitCounts bool) string {
+	t.Helper()
+	var fr, counts []string
+	for {
+		f := rc.reply()
+		if f == "$4\r\nsync\r\n" || f == "*2\r\n$4\r\npong\r\n$4\r\nsync\r\n" {
+			sort.Strings(fr)
+			sort.Strings(counts)
+			return strings.Join(fr, "") + strings.Join(counts, ",") + f
+		}
+		if i := strings.LastIndex(f, ":"); splitCounts && strings.Contains(f, "subscribe\r\n") && i > 0 {
+			f, counts = f[:i], append(counts, f[i:])
+		}
+		fr = append(fr, f)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shardis/shardis/integration/harness"
 )
 
 // frame reads one pushed or replied frame from r as parsed RESP.
@@ -396,11 +398,55 @@ func TestPubSubNoIdleTimeout(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.Timeout = 1 })
 	rc := dialRaw(t, s.addr())
 	rc.do("SUBSCRIBE", "idle")
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // past the 1 s timeout
 	if n := client(t, s.addr()).Publish(context.Background(), "idle", "still here").Val(); n != 1 {
 		t.Fatalf("PUBLISH = %d", n)
 	}
 	if v := rc.frame(); len(v.arr) != 3 || v.arr[2].s != "still here" {
 		t.Fatalf("got %+v", v)
 	}
+}
+
+// BenchmarkPublish: PUBLISH of 64 bytes to a channel with 10 subscribers
+// (each read by its own goroutine), one publisher pipelining 16
+// commands, until every subscriber read every message; shardis-server and
+// redis-server for comparison.
+func BenchmarkPublish(b *testing.B) {
+	b.Run("shardis-server", func(b *testing.B) { benchPublish(b, startServer(b, nil).addr()) })
+	b.Run("redis-server", func(b *testing.B) { benchPublish(b, harness.StartRedis(b).Addr) })
+}
+
+func benchPublish(b *testing.B, addr string) {
+	const subscribers, pipeline = 10, 16
+	var wg sync.WaitGroup
+	for i := 0; i < subscribers; i++ {
+		rc := dialRaw(b, addr)
+		rc.do("SUBSCRIBE", "bench")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < b.N; n++ {
+				if _, err := readReply(rc.br); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	pub := dialRaw(b, addr)
+	cmd := encodeCommand("PUBLISH", "bench", strings.Repeat("m", 64))
+	var batch []byte
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		k := min(pipeline, b.N-n)
+		batch = batch[:0]
+		for j := 0; j < k; j++ {
+			batch = append(batch, cmd...)
+		}
+		pub.send(batch)
+		for j := 0; j < k; j++ {
+			pub.reply()
+		}
+		n += k
+	}
+	wg.Wait()
 }

@@ -104,3 +104,29 @@ func TestRedisUnitsPausedClientIsBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisUnitsClientKillErrors: CLIENT KILL's argument errors, among
+// them an unknown USER (unit/introspection "CLIENT KILL with illegal
+// arguments").
+func TestRedisUnitsClientKillErrors(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	d := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
+	for _, cmd := range [][]string{
+		{"CLIENT", "KILL"},
+		{"CLIENT", "KILL", "ID", "10", "wrong_arg"},
+		{"CLIENT", "KILL", "ID", "str"},
+		{"CLIENT", "KILL", "ID", "-1"},
+		{"CLIENT", "KILL", "ID", "0"},
+		{"CLIENT", "KILL", "TYPE", "wrong_type"},
+		{"CLIENT", "KILL", "USER", "wrong_user"},
+		{"CLIENT", "KILL", "USER", "Default"},
+		{"CLIENT", "KILL", "USER", "wrong_user", "ID", "x"},
+		{"CLIENT", "KILL", "SKIPME", "yes_or_no"},
+		{"CLIENT", "KILL", "USER", "default"},
+		{"CLIENT", "KILL", "USER", "default", "SKIPME", "yes"},
+		{"PING"},
+	} {
+		d.same(cmd...)
+	}
+}

@@ -243,7 +243,12 @@ func (c *backendConn) serve(nc net.Conn) error {
 		runtime.Gosched()
 		if err := c.write(nc); err != nil {
 			nc.Close()
-			<-readErr
+			if rerr := <-readErr; errors.Is(err, net.ErrClosed) && rerr != nil {
+				// The reader closed nc first (the server closed the
+				// connection, a timeout...): its error says why, the
+				// write's only that nc was closed.
+				err = rerr
+			}
 			return err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shardis/shardis/integration/harness"
 )
 
 // TestPubSubAcrossProxies: two proxies of the same 3-shard pool.
@@ -145,11 +147,14 @@ func subscriptionConns(p *Pool) int {
 	return n
 }
 
-// TestPubSubRefused: a server without pub/sub (shardis-server) refuses
-// the subscription; the client gets the server's error and stays out of
-// subscribed mode.
+// TestPubSubRefused: a server without pub/sub refuses the subscription;
+// the client gets the server's error and stays out of subscribed mode.
+// (shardis-server has pub/sub now: a redis-server with SUBSCRIBE and
+// PSUBSCRIBE disabled stands for a server without it.)
 func TestPubSubRefused(t *testing.T) {
-	bs := startBackends(t, backendKinds[1], 2)
+	bs := startBackends(t, backendKind{"redis-server without pub/sub", func(t testing.TB) *harness.Proc {
+		return harness.StartRedis(t, "--rename-command", "SUBSCRIBE", "", "--rename-command", "PSUBSCRIBE", "")
+	}, true}, 2)
 	tp := startTestProxy(t, yamlPool("ps", freeAddr(t), serverLines(bs, weight1)))
 	rc := dialRaw(t, tp.addrs["ps"])
 	runExchanges(t, rc, []exchange{
