@@ -163,6 +163,7 @@ func newCommandTable() commandTable {
 	t.add(watchCommands()...)
 	t.add(dumpCommands()...)
 	t.add(replicationCommands()...)
+	t.add(migrateCommands()...)
 	t.add(pubsubCommands()...)
 	return t
 }

@@ -159,6 +159,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, sec string) {
 		w.kv("expired_time_cap_reached_count", capped)
 		w.kv("expire_cycle_cpu_milliseconds", int64(cpu/time.Millisecond))
 		w.kv("evicted_keys", 0)
+		w.kv("shardis_migrated_keys", s.stats.migratedKeys.Load())
 		w.kv("evicted_clients", 0)
 		w.kv("keyspace_hits", st.hits)
 		w.kv("keyspace_misses", st.misses)

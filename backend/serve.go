@@ -29,6 +29,7 @@ type serverStats struct {
 	connections     atomic.Int64 // total_connections_received
 	rejected        atomic.Int64 // rejected_connections
 	unknownCommands atomic.Int64
+	migratedKeys    atomic.Int64 // keys moved away by SHARDIS.MIGRATE* (migrate.go)
 }
 
 // Server is one shardis-server: a keyspace, its write stream and AOF, and
@@ -56,11 +57,12 @@ type Server struct {
 	memPeak         atomic.Uint64
 	errs            errorStats
 	save            saving
-	lastSave        atomic.Int64 // unix seconds
-	dirty           atomic.Int64 // changes since the last save (rdb_changes_since_last_save)
-	limits          typeLimits   // collection encoding thresholds (encoding.go)
-	blockedClients  atomic.Int64 // clients blocked by BLPOP & co. (blocking.go)
-	pubsub          pubsubHub    // channels, patterns, subscribers (pubsub.go)
+	lastSave        atomic.Int64   // unix seconds
+	dirty           atomic.Int64   // changes since the last save (rdb_changes_since_last_save)
+	limits          typeLimits     // collection encoding thresholds (encoding.go)
+	blockedClients  atomic.Int64   // clients blocked by BLPOP & co. (blocking.go)
+	pubsub          pubsubHub      // channels, patterns, subscribers (pubsub.go)
+	migr            migrateTargets // connections to migration targets (migrate_target.go)
 
 	runID   string
 	started time.Time
@@ -275,6 +277,7 @@ func (s *Server) stop(req shutdownRequest) error {
 		c.kill()
 	}
 	waitTimeout(&s.connWG, 10*time.Second)
+	s.migr.closeAll()
 	s.aof.rw.cancelRunning()
 	s.bgCancel()
 	s.bgWG.Wait()

@@ -14,6 +14,9 @@ func (s *session) dispatch(req *request, c *command) {
 		s.x.settleNext = false
 		s.settle()
 	}
+	if s.tbl.migr != nil && ci != nil && s.authed && !s.migrateKeys(req, ci, c) {
+		return // a key of a migrating slot could not be moved (migrate.go)
+	}
 	if s.x != nil && s.intercept(req, ci, c) {
 		return // inside MULTI, or subscribed (multi.go, pubsub.go)
 	}

@@ -241,6 +241,7 @@ func (p *Pool) installLocked(tbl *RouteTable) {
 			used[r] = true
 		}
 	}
+	tbl.migr.markUsed(used) // sources of migrations that own no other slot
 	for addr, sv := range p.servers {
 		if used[sv] {
 			if sv.retired != nil {

@@ -40,6 +40,9 @@ func (s *session) target(req *request, sh *Shard) (*server, []byte) {
 	if mode != conf.ReadReplica && mode != conf.ReadPreferReplica || req.cmd == nil || !req.cmd.readonly {
 		return sh.master, sh.errReply
 	}
+	if s.tbl != nil && s.tbl.migr.readsFromMaster(sh.Index) {
+		return sh.master, sh.errReply // keys arriving by migration (migrate.go)
+	}
 	if sv := s.pickReplica(sh, mode == conf.ReadReplica); sv != nil {
 		return sv, nil
 	}

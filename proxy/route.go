@@ -55,6 +55,9 @@ type Topology struct {
 	// Source says where the topology came from, for logs and INFO
 	// (e.g. "static", "zookeeper").
 	Source string
+	// Migrations are the slot ranges moving between shards (ZooKeeper
+	// pools); Shards already route them to their targets (migrate.go).
+	Migrations []Migration
 }
 
 // StaticTopology is the topology of a pool's YAML servers: one shard per
@@ -140,7 +143,8 @@ type RouteTable struct {
 	topo    Topology
 	ring    *hashring.Table
 	shards  []Shard
-	version uint64 // counts the pool's tables, for logs and INFO
+	version uint64          // counts the pool's tables, for logs and INFO
+	migr    *migrationTable // nil unless slots are migrating (migrate.go)
 }
 
 // Topology returns the topology the table was built from.
@@ -213,6 +217,7 @@ func newRouteTable(topo Topology, version uint64, resolve func(addr string, shar
 	if err != nil {
 		return nil, err
 	}
+	t.migr = newMigrationTable(topo, resolve)
 	for i := range t.shards {
 		if ej[i] && (fallback || topo.Distribution == hashring.Slots) {
 			sh := &t.shards[i]

@@ -140,13 +140,14 @@ func zkTopology(t *conf.Topology) Topology {
 		}
 		out.Shards = append(out.Shards, spec)
 	}
+	applyMigrations(t, &out)
 	return out
 }
 
 // sameTopology reports whether a and b route alike.
 func sameTopology(a, b Topology) bool {
 	if a.Distribution != b.Distribution || a.Hash != b.Hash || a.HashTag != b.HashTag || a.Slots != b.Slots ||
-		a.Source != b.Source || len(a.Shards) != len(b.Shards) {
+		a.Source != b.Source || len(a.Shards) != len(b.Shards) || !sameMigrations(a.Migrations, b.Migrations) {
 		return false
 	}
 	for i := range a.Shards {
