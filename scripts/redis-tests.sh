@@ -91,7 +91,8 @@ stop_server() {
 		srvpid=""
 	fi
 }
-trap 'stop_server' EXIT INT TERM
+trap 'stop_server' EXIT
+trap 'stop_server; exit 130' INT TERM
 
 # start_server KIND PORT DIR
 start_server() {
@@ -104,9 +105,9 @@ start_server() {
 	esac
 	i=0
 	while [ $i -lt 100 ]; do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
-		# /dev/tcp is a bash feature; fall back on redis-cli when sh lacks it
-		if command -v redis-cli >/dev/null 2>&1 && redis-cli -p "$2" ping >/dev/null 2>&1; then return 0; fi
+		if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$2" 2>/dev/null; then
+			return 0
+		fi
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -114,11 +115,12 @@ start_server() {
 	return 1
 }
 
-# run_unit KIND UNIT -> prints "ok err skip ignore exception"
+# run_unit KIND UNIT: sets result to "ok err skip ignore exception".
+# (Not run in a command substitution: the EXIT trap must see srvpid.)
 run_unit() {
 	kind=$1 unit=$2
 	port=$(freeport)
-	start_server "$kind" "$port" "$WORK/$kind-data" || { echo "0 0 0 0 1"; return; }
+	start_server "$kind" "$port" "$WORK/$kind-data" || { result="0 0 0 0 1"; return; }
 	set -- --host 127.0.0.1 --port "$port" --singledb --clients 1 --timeout 120 \
 		--single "$unit" --tags "$DENY_TAGS" --baseport "$BASEPORT"
 	skiplist="$WORK/skip-$(echo "$unit" | tr / _).txt"
@@ -136,14 +138,16 @@ run_unit() {
 	skip=$(printf '%s\n' "$plain" | grep -c '^\[skip\]:')
 	ign=$(printf '%s\n' "$plain" | grep -c '^\[ignore\]:')
 	exc=$(printf '%s\n' "$plain" | grep -c '^\[exception\]:\|^\[TIMEOUT\]')
-	echo "$ok $err $skip $ign $exc"
+	result="$ok $err $skip $ign $exc"
 }
 
 printf '%-20s | %-33s | %-33s\n' unit "shardis-server ok/err/skip/ign/exc" "redis-server ok/err/skip/ign/exc"
 rc=0
 for unit in $UNITS; do
-	s=$(run_unit shardis "$unit")
-	if [ "$REDIS_SERVER" != none ]; then r=$(run_unit redis "$unit"); else r="-"; fi
+	run_unit shardis "$unit"
+	s=$result
+	r="-"
+	if [ "$REDIS_SERVER" != none ]; then run_unit redis "$unit"; r=$result; fi
 	printf '%-20s | %-33s | %-33s\n' "$unit" "$s" "$r"
 	set -- $s
 	[ "$2" = 0 ] && [ "$5" = 0 ] || rc=1
