@@ -75,12 +75,31 @@ type MemberData struct {
 }
 
 // ProxyData is the data of a proxy's ephemeral znode,
-// {"addr":"10.0.0.5:22121","pool":"icd","started":"2024-05-01T10:00:00Z","version":"0.1.0"}.
+// {"addr":"10.0.0.5:22121","pool":"icd","started":"2024-05-01T10:00:00Z","version":"0.1.0",
+// "applied":{"redis-0000":7,"redis-0001":3}}.
 type ProxyData struct {
 	Addr    string    // "addr": where clients connect
 	Pool    string    // "pool"
 	Started time.Time // "started": RFC 3339; zero when absent
 	Version string    // "version"
+	// Applied ("applied") is the proxy's acknowledgement of the pool's
+	// topology: for each shard of the topology it routes with, the data
+	// version (Stat.Version) of the shard znode it was built from. A
+	// migrator compares it with the version it wrote (AppliedShard).
+	// nil when absent: a proxy that does not acknowledge (older, or not
+	// following a ZooKeeper topology); empty ({}) for one that has not
+	// applied a topology yet.
+	Applied map[string]int32
+}
+
+// AppliedShard reports whether the proxy routes with shard's data at
+// version or a later one, and the version it has (-1 when none).
+func (d ProxyData) AppliedShard(shard string, version int32) (bool, int32) {
+	v, ok := d.Applied[shard]
+	if !ok {
+		return false, -1
+	}
+	return v >= version, v
 }
 
 // isEmptyData reports whether data is one of the spellings of "nothing".
@@ -486,6 +505,12 @@ func ParseProxyData(b []byte) (ProxyData, error) {
 				}
 				d.Started = t
 			}
+		case "applied":
+			m, err := parseApplied(f.Raw)
+			if err != nil {
+				return ProxyData{}, err
+			}
+			d.Applied = m
 		}
 	}
 	if d.Addr == "" {
@@ -494,14 +519,44 @@ func ParseProxyData(b []byte) (ProxyData, error) {
 	return d, nil
 }
 
-// Marshal encodes d as ParseProxyData reads it.
+// parseApplied reads a proxy's "applied": an object of shard names to
+// data versions (0..2^31-1). null is absent.
+func parseApplied(raw json.RawMessage) (map[string]int32, error) {
+	const what = "proxy data: \"applied\""
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	fields, err := decodeObject(what, raw)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]int32, len(fields))
+	for _, f := range fields {
+		if err := CheckShardName(f.Key); err != nil {
+			return nil, badData(what, "%v", err)
+		}
+		n, err := jsonInt(what, f.Key, f.Raw, 0, 1<<31-1)
+		if err != nil {
+			return nil, err
+		}
+		m[f.Key] = int32(n)
+	}
+	return m, nil
+}
+
+// Marshal encodes d as ParseProxyData reads it ("applied" in shard name
+// order, absent when nil).
 func (d ProxyData) Marshal() []byte {
 	v := struct {
-		Addr    string `json:"addr"`
-		Pool    string `json:"pool,omitempty"`
-		Started string `json:"started,omitempty"`
-		Version string `json:"version,omitempty"`
+		Addr    string            `json:"addr"`
+		Pool    string            `json:"pool,omitempty"`
+		Started string            `json:"started,omitempty"`
+		Version string            `json:"version,omitempty"`
+		Applied *map[string]int32 `json:"applied,omitempty"`
 	}{Addr: d.Addr, Pool: d.Pool, Version: d.Version}
+	if d.Applied != nil {
+		v.Applied = &d.Applied
+	}
 	if !d.Started.IsZero() {
 		v.Started = d.Started.UTC().Format(time.RFC3339Nano)
 	}

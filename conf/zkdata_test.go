@@ -158,6 +158,66 @@ func TestParseProxyData(t *testing.T) {
 	}
 }
 
+func TestProxyDataApplied(t *testing.T) {
+	d := ProxyData{Addr: "10.0.0.5:22121", Pool: "icd", Applied: map[string]int32{"redis-0001": 3, "redis-0000": 7}}
+	b := d.Marshal()
+	if want := `{"addr":"10.0.0.5:22121","pool":"icd","applied":{"redis-0000":7,"redis-0001":3}}`; string(b) != want {
+		t.Errorf("Marshal = %s, want %s", b, want)
+	}
+	got, err := ParseProxyData(b)
+	if err != nil || len(got.Applied) != 2 || got.Applied["redis-0000"] != 7 || got.Applied["redis-0001"] != 3 {
+		t.Fatalf("round trip: %s → %+v, %v", b, got, err)
+	}
+	for _, c := range []struct {
+		shard   string
+		version int32
+		ok      bool
+		has     int32
+	}{{"redis-0000", 7, true, 7}, {"redis-0000", 6, true, 7}, {"redis-0000", 8, false, 7}, {"redis-0002", 0, false, -1}} {
+		if ok, has := got.AppliedShard(c.shard, c.version); ok != c.ok || has != c.has {
+			t.Errorf("AppliedShard(%s, %d) = %v, %d; want %v, %d", c.shard, c.version, ok, has, c.ok, c.has)
+		}
+	}
+
+	// Absent (an older proxy), null: nil. Empty: applied nothing yet.
+	for _, in := range []string{`{"addr":"x:1"}`, `{"addr":"x:1","applied":null}`} {
+		if d, err := ParseProxyData([]byte(in)); err != nil || d.Applied != nil {
+			t.Errorf("ParseProxyData(%s) = %+v, %v; want Applied nil", in, d, err)
+		}
+	}
+	empty, err := ParseProxyData([]byte(`{"addr":"x:1","applied":{}}`))
+	if err != nil || empty.Applied == nil || len(empty.Applied) != 0 {
+		t.Errorf("applied {}: %+v, %v; want an empty, non-nil map", empty, err)
+	}
+	if b := empty.Marshal(); string(b) != `{"addr":"x:1","applied":{}}` {
+		t.Errorf("Marshal of an empty Applied = %s", b)
+	}
+	if ok, _ := empty.AppliedShard("redis-0000", 0); ok {
+		t.Error("an empty Applied acknowledges a shard")
+	}
+	// Other unknown fields are still ignored (a newer proxy).
+	if d, err := ParseProxyData([]byte(`{"addr":"x:1","applied":{"a":1},"future":{"x":[1]}}`)); err != nil || d.Applied["a"] != 1 {
+		t.Errorf("unknown field next to applied: %+v, %v", d, err)
+	}
+
+	for _, c := range []struct{ in, msg string }{
+		{`{"addr":"x:1","applied":[1]}`, `want a JSON object`},
+		{`{"addr":"x:1","applied":"redis-0000:7"}`, `want a JSON object`},
+		{`{"addr":"x:1","applied":{"redis-0000":-1}}`, `"redis-0000" is -1`},
+		{`{"addr":"x:1","applied":{"redis-0000":2147483648}}`, `is 2147483648`},
+		{`{"addr":"x:1","applied":{"redis-0000":"7"}}`, `must be an integer`},
+		{`{"addr":"x:1","applied":{"redis-0000":7.5}}`, `must be an integer`},
+		{`{"addr":"x:1","applied":{"a/b":1}}`, `contains '/'`},
+		{`{"addr":"x:1","applied":{"":1}}`, `empty shard name`},
+		{`{"addr":"x:1","applied":{"a":1,"a":2}}`, `repeated`},
+	} {
+		_, err := ParseProxyData([]byte(c.in))
+		if !errors.Is(err, ErrBadZnodeData) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("ParseProxyData(%s) = %v, want ErrBadZnodeData mentioning %q", c.in, err, c.msg)
+		}
+	}
+}
+
 func mustRanges(s string) []hashring.Range {
 	r, err := hashring.ParseRanges(s)
 	if err != nil {

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 )
@@ -77,7 +78,9 @@ func FuzzMemberData(f *testing.F) {
 
 func FuzzProxyData(f *testing.F) {
 	for _, s := range []string{`{"addr":"10.0.0.5:22121","pool":"icd","started":"2024-05-01T10:00:00Z","version":"0.1.0"}`,
-		`{"addr":"x:1"}`, `{"addr":"x:1","started":"2024-05-01T10:00:00.123456789+02:00"}`, ``, `{"pool":1}`} {
+		`{"addr":"x:1"}`, `{"addr":"x:1","started":"2024-05-01T10:00:00.123456789+02:00"}`, ``, `{"pool":1}`,
+		`{"addr":"x:1","applied":{"redis-0000":7,"redis-0001":0}}`, `{"addr":"x:1","applied":{}}`,
+		`{"addr":"x:1","applied":{"redis-0000":-1}}`, `{"addr":"x:1","applied":null}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -89,7 +92,8 @@ func FuzzProxyData(f *testing.F) {
 			return
 		}
 		back, err := ParseProxyData(d.Marshal())
-		if err != nil || back.Addr != d.Addr || back.Pool != d.Pool || back.Version != d.Version || !back.Started.Equal(d.Started) {
+		if err != nil || back.Addr != d.Addr || back.Pool != d.Pool || back.Version != d.Version || !back.Started.Equal(d.Started) ||
+			(back.Applied == nil) != (d.Applied == nil) || !maps.Equal(back.Applied, d.Applied) {
 			t.Fatalf("%q: round trip %s → %+v, %v; want %+v", b, d.Marshal(), back, err, d)
 		}
 	})
