@@ -13,6 +13,7 @@
 #                 in PATH; set REDIS_SERVER=none to skip the comparison)
 #   SHARDIS_BIN   a prebuilt shardis-server (default: built from this tree)
 #   UNIT_TIMEOUT  seconds per unit (default 900)
+#   RUNTEST_ARGS  more runtest options, e.g. --accurate (longer fuzzing)
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -122,7 +123,7 @@ run_unit() {
 	port=$(freeport)
 	start_server "$kind" "$port" "$WORK/$kind-data" || { result="0 0 0 0 1"; return; }
 	set -- --host 127.0.0.1 --port "$port" --singledb --clients 1 --timeout 120 \
-		--single "$unit" --tags "$DENY_TAGS" --baseport "$BASEPORT"
+		--single "$unit" --tags "$DENY_TAGS" --baseport "$BASEPORT" ${RUNTEST_ARGS:-}
 	skiplist="$WORK/skip-$(echo "$unit" | tr / _).txt"
 	: >"$skiplist"
 	echo "$SKIPS" | while IFS='|' read -r u name reason; do
