@@ -29,11 +29,13 @@ import (
 type Ephemeral struct {
 	z    *ZK
 	path string
-	data []byte
 	log  *slog.Logger
+	kick chan struct{} // SetData wakes Run
 
 	registered atomic.Bool
 	mu         sync.Mutex
+	data       []byte // guarded by mu
+	written    bool   // guarded by mu: data is what the znode holds
 	lastErr    error
 }
 
@@ -46,7 +48,48 @@ func NewEphemeral(z *ZK, path string, data []byte, log *slog.Logger) (*Ephemeral
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Ephemeral{z: z, path: path, data: slices.Clone(data), log: log.With("component", "zookeeper-register", "path", path)}, nil
+	return &Ephemeral{z: z, path: path, data: slices.Clone(data), kick: make(chan struct{}, 1),
+		log: log.With("component", "zookeeper-register", "path", path)}, nil
+}
+
+// SetData changes the data the node holds; Run writes it (at once when
+// registered, else when the node is created). Safe for concurrent use.
+func (e *Ephemeral) SetData(data []byte) {
+	e.mu.Lock()
+	if bytes.Equal(e.data, data) {
+		e.mu.Unlock()
+		return
+	}
+	e.data, e.written = slices.Clone(data), false
+	e.mu.Unlock()
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Written reports whether the data last given (NewEphemeral, SetData) is
+// in the znode, as far as this client knows.
+func (e *Ephemeral) Written() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.written && e.registered.Load()
+}
+
+func (e *Ephemeral) current() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.data
+}
+
+// wrote records that data is in the znode (if it is still the data to
+// write).
+func (e *Ephemeral) wrote(data []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if bytes.Equal(e.data, data) {
+		e.written = true
+	}
 }
 
 // Path is the registered znode.
@@ -89,6 +132,7 @@ func (e *Ephemeral) Run(ctx context.Context) error {
 			}
 		case <-watch:
 			watch = nil
+		case <-e.kick:
 		case <-retry:
 		}
 		retry = nil
@@ -114,6 +158,7 @@ func (e *Ephemeral) ensure(watch <-chan zk.Event) (<-chan zk.Event, error) {
 		watch = nil
 	}
 	sid := e.z.SessionID()
+	want := e.current()
 	for attempt := 0; attempt < 3; attempt++ {
 		var st *zk.Stat
 		var data []byte
@@ -132,7 +177,7 @@ func (e *Ephemeral) ensure(watch <-chan zk.Event) (<-chan zk.Event, error) {
 			if err := e.z.EnsurePath(path.Dir(e.path)); err != nil {
 				return watch, err
 			}
-			_, err := e.z.Create(e.path, e.data, CreateEphemeral)
+			_, err := e.z.Create(e.path, want, CreateEphemeral)
 			if errors.Is(err, ErrNodeExists) {
 				continue // someone was faster; look again
 			}
@@ -140,6 +185,7 @@ func (e *Ephemeral) ensure(watch <-chan zk.Event) (<-chan zk.Event, error) {
 				return watch, err
 			}
 			e.registered.Store(true)
+			e.wrote(want)
 			e.log.Info("registered in zookeeper", "session", fmt.Sprintf("0x%x", sid))
 			if watch == nil {
 				continue // arm the watch on the new node
@@ -154,12 +200,15 @@ func (e *Ephemeral) ensure(watch <-chan zk.Event) (<-chan zk.Event, error) {
 				"owner", fmt.Sprintf("0x%x", st.EphemeralOwner), "session", fmt.Sprintf("0x%x", sid))
 			return watch, nil
 		}
-		if !bytes.Equal(data, e.data) {
-			if _, err := e.z.Set(e.path, e.data, st.Version); err != nil && !errors.Is(err, ErrBadVersion) {
+		if !bytes.Equal(data, want) {
+			if _, err := e.z.Set(e.path, want, st.Version); errors.Is(err, ErrBadVersion) {
+				continue // changed meanwhile; look again
+			} else if err != nil {
 				return watch, err
 			}
 		}
 		e.registered.Store(true)
+		e.wrote(want)
 		return watch, nil
 	}
 	return watch, fmt.Errorf("zookeeper register %s: the znode keeps changing", e.path)
