@@ -24,6 +24,9 @@ type poolZK struct {
 	refused   atomic.Uint64          // topologies refused
 	appliedAt atomic.Int64           // UnixNano of the last install, 0 if none
 	lastErr   atomic.Pointer[string] // why the last topology was refused
+	// acked is the last acknowledgement given to the registration
+	// (ackTopology), nil before the first.
+	acked atomic.Pointer[map[string]int32]
 }
 
 // zkFollower is one start of a pool's ZooKeeper side. Goroutines, all
@@ -91,7 +94,7 @@ func (p *Pool) StartZooKeeper() error {
 		}
 	}
 	if cfg.ZooKeeperPath != "" {
-		f.reg = p.registration(z)
+		f.reg = p.registration(z, f.w != nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -105,7 +108,7 @@ func (p *Pool) StartZooKeeper() error {
 		}()
 		go func() { // ends with StopZooKeeper
 			defer f.wg.Done()
-			p.followTopology(ctx, f.w)
+			p.followTopology(ctx, f)
 		}()
 	}
 	if f.reg != nil {
@@ -148,8 +151,10 @@ func registrationPath(e *conf.Ephemeral) string {
 }
 
 // registration prepares the proxy's ephemeral znode, or returns nil
-// (with an error logged) when the pool cannot register.
-func (p *Pool) registration(z *conf.ZK) *conf.Ephemeral {
+// (with an error logged) when the pool cannot register. A pool that
+// follows a ZooKeeper topology (acks) acknowledges the topologies it
+// applies in the znode's "applied" (ackTopology); it starts with none.
+func (p *Pool) registration(z *conf.ZK, acks bool) *conf.Ephemeral {
 	addr, guessed := p.announceAddr(p.proxy.opts.Announce)
 	if guessed {
 		p.log.Warn("registering in zookeeper with a guessed address: the pool listens on every interface; set --announce",
@@ -163,7 +168,10 @@ func (p *Pool) registration(z *conf.ZK) *conf.Ephemeral {
 		p.log.Error("not registering in zookeeper", "err", err, "hint", "a unix socket listener needs --announce host:port")
 		return nil
 	}
-	data := conf.ProxyData{Addr: path.Base(node), Pool: p.name, Started: p.proxy.started, Version: p.proxy.version}
+	data := p.registrationData(node, nil)
+	if acks {
+		data.Applied = map[string]int32{}
+	}
 	if _, err := conf.ParseProxyData(data.Marshal()); err != nil {
 		p.log.Error("not registering in zookeeper", "node", node, "err", err)
 		return nil
@@ -176,33 +184,91 @@ func (p *Pool) registration(z *conf.ZK) *conf.Ephemeral {
 	return reg
 }
 
-// followTopology installs the watcher's topologies until ctx ends.
-func (p *Pool) followTopology(ctx context.Context, w *conf.TopologyWatcher) {
+// registrationData is the data of the registration znode node, with
+// applied as the acknowledged topology.
+func (p *Pool) registrationData(node string, applied map[string]int32) conf.ProxyData {
+	return conf.ProxyData{Addr: path.Base(node), Pool: p.name, Started: p.proxy.started, Version: p.proxy.version, Applied: applied}
+}
+
+// ackDrain is how long a proxy waits after installing a table before it
+// acknowledges it in ZooKeeper: sessions dispatching a batch with the
+// previous table finish it (routing and writing to the backends takes
+// microseconds), so that a migrator that sees the acknowledgement does
+// not race requests still routed the old way.
+var ackDrain = 50 * time.Millisecond
+
+// followTopology installs the watcher's topologies until ctx ends, and
+// acknowledges each one applied in the registration znode (ackDrain
+// after installing it).
+func (p *Pool) followTopology(ctx context.Context, f *zkFollower) {
+	var ack map[string]int32 // to write when the timer fires
+	var timer *time.Timer
+	var fire <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case u := <-w.Updates():
-			p.applyZooKeeper(u)
+		case u := <-f.w.Updates():
+			applied := p.applyZooKeeper(u)
+			if applied == nil || f.reg == nil {
+				continue
+			}
+			ack = applied
+			if timer == nil {
+				timer = time.NewTimer(ackDrain)
+			} else {
+				timer.Reset(ackDrain)
+			}
+			fire = timer.C
+		case <-fire:
+			fire = nil
+			p.ackTopology(f.reg, ack)
 		}
 	}
 }
 
+// appliedVersions is what a proxy acknowledges of topology t: each
+// shard's data version.
+func appliedVersions(t *conf.Topology) map[string]int32 {
+	m := make(map[string]int32, len(t.Shards))
+	for _, s := range t.Shards {
+		if s.DataErr == nil {
+			m[s.Name] = s.Version
+		}
+	}
+	return m
+}
+
+// ackTopology writes applied into the registration znode's "applied":
+// the shard data versions of the topology the pool routes with, which a
+// migrator waits for (docs/resharding.md).
+func (p *Pool) ackTopology(reg *conf.Ephemeral, applied map[string]int32) {
+	reg.SetData(p.registrationData(reg.Path(), applied).Marshal())
+	p.zk.acked.Store(&applied)
+	p.log.Debug("topology acknowledged in zookeeper", "node", reg.Path(), "applied", applied)
+}
+
 // applyZooKeeper installs one topology update, or refuses it and keeps
-// the table in use.
-func (p *Pool) applyZooKeeper(u conf.TopologyUpdate) {
+// the table in use. It returns the shard versions the pool now routes
+// with (appliedVersions), nil when it refused the update.
+func (p *Pool) applyZooKeeper(u conf.TopologyUpdate) map[string]int32 {
 	cur := p.table.Load()
 	if u.Err != nil {
 		p.refuseZooKeeper(u.Err, cur)
-		return
+		return nil
 	}
 	t := zkTopology(u.Topology)
 	if sameTopology(t, cur.topo) {
-		return
+		return appliedVersions(u.Topology)
 	}
 	if err := p.SetTopology(t); err != nil {
 		p.refuseZooKeeper(err, cur)
-		return
+		return nil
 	}
 	p.zk.applied.Add(1)
 	p.zk.appliedAt.Store(time.Now().UnixNano())
@@ -214,6 +280,7 @@ func (p *Pool) applyZooKeeper(u conf.TopologyUpdate) {
 	for _, w := range u.Topology.Warnings() {
 		p.log.Warn("zookeeper topology", "warning", w)
 	}
+	return appliedVersions(u.Topology)
 }
 
 func (p *Pool) refuseZooKeeper(err error, cur *RouteTable) {
@@ -241,6 +308,9 @@ type ZooKeeperStatus struct {
 	LastError  string    // why the last topology was refused, "" once one is installed
 	Node       string    // the registration znode, "" if none
 	Registered bool      // the registration znode exists for this session
+	// Acked is the topology last acknowledged in the registration znode
+	// (shard -> data version, its "applied"), nil if none yet.
+	Acked map[string]int32
 }
 
 // ZooKeeperStatus returns the pool's ZooKeeper state. It is safe for
@@ -256,6 +326,9 @@ func (p *Pool) ZooKeeperStatus() ZooKeeperStatus {
 	}
 	if e := p.zk.lastErr.Load(); e != nil {
 		st.LastError = *e
+	}
+	if a := p.zk.acked.Load(); a != nil {
+		st.Acked = *a
 	}
 	p.zk.mu.Lock()
 	f := p.zk.f
