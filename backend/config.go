@@ -238,7 +238,10 @@ var params = append([]param{
 	intParam("auto-aof-rewrite-percentage", 0, math.MaxInt32, func(c *Config) *int { return &c.AutoAOFRewritePercentage }),
 	memParam("auto-aof-rewrite-min-size", 0, math.MaxInt64, func(c *Config) *int64 { return &c.AutoAOFRewriteMinSize }),
 	stringParam("dbfilename", func(c *Config) *string { return &c.DBFilename }),
-	memParam("proto-max-bulk-len", 1<<20, math.MaxInt64, func(c *Config) *int64 { return &c.ProtoMaxBulkLen }),
+	// At most 512mb (maxStringLen): a string keeps its length in 30 bits
+	// of its entry, and the AOF and replication readers take arguments up
+	// to that size.
+	memParam("proto-max-bulk-len", 1<<20, maxStringLen, func(c *Config) *int64 { return &c.ProtoMaxBulkLen }),
 	{name: "hz",
 		get: func(c *Config) string { return strconv.Itoa(c.Hz) },
 		set: func(c *Config, v string) error {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,37 @@ func TestRedisUnitsClientKillErrors(t *testing.T) {
 		{"PING"},
 	} {
 		d.same(cmd...)
+	}
+}
+
+// TestRedisUnitsProtoMaxBulkLenCap: proto-max-bulk-len cannot exceed
+// 512mb. Raised to 10gb (as unit/type/list does), SETRANGE at offset 2^31-1
+// (unit/type/string "SETRANGE with huge offset") made a 2 GB string whose
+// length did not fit its entry (STRLEN 0), and an argument over 512mb
+// could not be loaded back from the AOF.
+func TestRedisUnitsProtoMaxBulkLenCap(t *testing.T) {
+	sh := startServer(t, nil)
+	r := dialRaw(t, sh.addr())
+	want := "-ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1048576 and 536870912 inclusive\r\n"
+	for _, v := range []string{"10000000000", "1gb", "536870913"} {
+		if got := r.do("CONFIG", "SET", "proto-max-bulk-len", v); got != want {
+			t.Fatalf("CONFIG SET proto-max-bulk-len %s: %q, want %q", v, got, want)
+		}
+	}
+	steps := [][2]string{
+		{"CONFIG SET proto-max-bulk-len 512mb", "+OK\r\n"},
+		{"CONFIG GET proto-max-bulk-len", "*2\r\n$18\r\nproto-max-bulk-len\r\n$9\r\n536870912\r\n"},
+		{"SETRANGE K 2147483647 A", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"},
+		{"SETRANGE K 536870908 world", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"},
+		{"EXISTS K", ":0\r\n"},
+	}
+	for _, st := range steps {
+		if got := r.do(strings.Fields(st[0])...); got != st[1] {
+			t.Fatalf("%s: %q, want %q", st[0], got, st[1])
+		}
+	}
+	cfg := DefaultConfig()
+	if err := ParseArgs(&cfg, []string{"--proto-max-bulk-len", "1gb"}); err == nil {
+		t.Fatal("--proto-max-bulk-len 1gb accepted")
 	}
 }
