@@ -22,14 +22,16 @@ import (
 //     {"weight":..,"migrating":{"slots":"a-b","to":"<target>"}}; proxies
 //     then send a request for a key of those slots to the target, after
 //     asking the source master to move that key (SHARDIS.MIGRATEKEY);
-//  2. after a settle delay (every proxy has the record), the migrator
-//     walks the source master's keys with SHARDIS.MIGRATESLOTS, batch
+//  2. once every registered proxy has acknowledged the record in its
+//     registration znode (migrate_ack.go; or after a settle delay with
+//     NoProxyAck or no registered proxy), the migrator walks the source master's keys with SHARDIS.MIGRATESLOTS, batch
 //     after batch, each batch an atomic move; the masters are read from
 //     ZooKeeper again whenever a batch fails, so a failover pauses the
 //     migration and it resumes from the new master at the same cursor;
 //  3. when a pass finds nothing more (SHARDIS.COUNTSLOTS is 0), one
 //     ZooKeeper transaction gives the slots to the target and drops the
-//     record.
+//     record; the migrator waits for the proxies to acknowledge that too
+//     (a warning only if they do not).
 //
 // Interrupted, it is resumed by running it again: the record says what
 // was being moved, and the keys already moved are no longer on the
@@ -44,9 +46,16 @@ type MigrateOptions struct {
 	// Batch is the number of keys per SHARDIS.MIGRATESLOTS call (default 200).
 	Batch int
 	// Settle is how long to wait after writing the migration record
-	// before moving keys, so that every proxy routes the slots through
-	// the target (default 1s; proxies see a change in tens of ms).
+	// before moving keys when the proxies' acknowledgements are not
+	// used (NoProxyAck, or no proxy registered in ZooKeeper) (default
+	// 1s; proxies see a change in tens of ms).
 	Settle time.Duration
+	// AckTimeout is how long to wait for every registered proxy to
+	// acknowledge the migration record (else ErrProxyAck), and the
+	// final switch (else a warning) (default 30s).
+	AckTimeout time.Duration
+	// NoProxyAck skips the acknowledgements: the settle delay only.
+	NoProxyAck bool
 	// BackendAuth is the backends' password (the pool's redis_auth).
 	BackendAuth string
 	// IOTimeout bounds one exchange with a backend (default 10s).
@@ -119,6 +128,9 @@ func (o *MigrateOptions) defaults() {
 	if o.IOTimeout <= 0 {
 		o.IOTimeout = 10 * time.Second
 	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 30 * time.Second
+	}
 	if o.Pause <= 0 {
 		o.Pause = 2 * time.Minute
 	}
@@ -158,7 +170,7 @@ type migrator struct {
 	rep        MigrateReport
 	total      int64
 	start      time.Time // the migration's start (its record written)
-	moveStart  time.Time // the first batch (after the settle delay): rates count from here
+	moveStart  time.Time // the first batch (after the proxies' acknowledgements): rates count from here
 	lastReport time.Time
 }
 
@@ -334,7 +346,7 @@ func (m *migrator) run(ctx context.Context) error {
 		verb = "resuming migration of"
 	}
 	m.progress("%s pool %s slots %s from %s to %s", verb, m.pool, m.rep.Slots, m.from, m.to)
-	if err := sleepCtx(ctx, m.opt.Settle); err != nil {
+	if err := m.awaitRecord(ctx); err != nil {
 		return err
 	}
 	src, _, err := m.waitMasters(ctx)
@@ -365,7 +377,11 @@ func (m *migrator) run(ctx context.Context) error {
 			}
 		}
 	}
-	if err := m.finish(); err != nil {
+	srcV, dstV, err := m.finish()
+	if err != nil {
+		return err
+	}
+	if err := m.awaitSwitch(ctx, srcV, dstV); err != nil {
 		return err
 	}
 	m.rep.Took = time.Since(m.start)
@@ -517,26 +533,30 @@ func (m *migrator) report(force bool) {
 }
 
 // finish gives the slots to the target and drops the record, in one
-// transaction checked against the versions just read.
-func (m *migrator) finish() error {
+// transaction checked against the versions just read. It returns the
+// data versions it wrote to the source and target shards.
+func (m *migrator) finish() (int32, int32, error) {
 	for attempt := 0; ; attempt++ {
 		t, err := m.a.Topology(m.pool)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		src, ok1 := t.Shard(m.from)
 		dst, ok2 := t.Shard(m.to)
 		if !ok1 || !ok2 {
-			return refused("shard %s or %s disappeared during the migration", m.from, m.to)
+			return 0, 0, refused("shard %s or %s disappeared during the migration", m.from, m.to)
 		}
 		if src.Migrating == nil {
-			return refused("the migration record of %s disappeared (another migrator finished it?)", m.from)
+			return 0, 0, refused("the migration record of %s disappeared (another migrator finished it?)", m.from)
 		}
 		sd := conf.ShardData{Ranges: subtract(src.Ranges, m.slots)}
 		dd := conf.ShardData{Ranges: normalize(append(append([]hashring.Range(nil), dst.Ranges...), m.slots...)), Migrating: dst.Migrating}
 		err = m.a.commit(conf.SetOp(src.Path, sd.Marshal(), src.Version), conf.SetOp(dst.Path, dd.Marshal(), dst.Version))
-		if err == nil || !errors.Is(err, ErrConflict) || attempt >= 5 {
-			return err
+		if err == nil {
+			return src.Version + 1, dst.Version + 1, nil // a set adds one to the version
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= 5 {
+			return 0, 0, err
 		}
 	}
 }

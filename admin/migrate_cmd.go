@@ -13,7 +13,9 @@ import (
 // migrateFlags registers the options shared by migrate and rebalance.
 func migrateFlags(fs *flag.FlagSet, o *MigrateOptions) {
 	fs.IntVar(&o.Batch, "batch", 200, "keys per batch")
-	fs.DurationVar(&o.Settle, "settle", time.Second, "wait after writing the migration record, before moving keys (proxies pick it up)")
+	fs.DurationVar(&o.Settle, "settle", time.Second, "with --no-proxy-ack or no registered proxy: wait after writing the migration record, before moving keys")
+	fs.DurationVar(&o.AckTimeout, "ack-timeout", 30*time.Second, "how long to wait for every registered proxy to acknowledge the migration record (then exit 1; run again to resume)")
+	fs.BoolVar(&o.NoProxyAck, "no-proxy-ack", false, "do not wait for the proxies' acknowledgements: wait --settle instead (unsafe if a proxy is slow)")
 	fs.StringVar(&o.BackendAuth, "backend-auth", "", "the backends' `password` (the pool's redis_auth)")
 	fs.DurationVar(&o.Pause, "max-pause", 2*time.Minute, "how long to wait for a shard without a reachable master before giving up")
 	fs.DurationVar(&o.ProgressEvery, "progress", time.Second, "interval between progress lines")
