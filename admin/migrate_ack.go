@@ -100,15 +100,20 @@ func (a *Admin) proxyAcks(pool string, want map[string]int32) ([]proxyAck, error
 	return out, nil
 }
 
-// ackPoll is how often the migrator reads the proxies' acknowledgements.
-var ackPoll = 50 * time.Millisecond
+// ackPoll is how often the migrator reads the proxies' acknowledgements;
+// ackQuiet how long it waits before it says whom it waits for.
+var (
+	ackPoll  = 50 * time.Millisecond
+	ackQuiet = 250 * time.Millisecond
+)
 
 // waitAcks waits until every registered proxy of the pool has applied
 // want, or until timeout. It returns the number of registered proxies
 // seen and those that did not acknowledge (empty when all did). what
 // names the change in progress lines.
 func (m *migrator) waitAcks(ctx context.Context, what string, want map[string]int32, timeout time.Duration) (int, []proxyAck, error) {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	var said string
 	for {
 		all, err := m.a.proxyAcks(m.pool, want)
@@ -122,8 +127,8 @@ func (m *migrator) waitAcks(ctx context.Context, what string, want map[string]in
 			}
 		}
 		if len(missing) == 0 {
-			if said != "" {
-				m.progress("all %d proxies have applied %s", len(all), what)
+			if len(all) > 0 {
+				m.progress("all %d proxies have applied %s in %v", len(all), what, time.Since(start).Round(time.Millisecond))
 			}
 			return len(all), nil, nil
 		}
@@ -135,7 +140,7 @@ func (m *migrator) waitAcks(ctx context.Context, what string, want map[string]in
 			names = append(names, p.String())
 		}
 		line := fmt.Sprintf("waiting for %d of %d proxies to apply %s: %s", len(missing), len(all), what, strings.Join(names, "; "))
-		if line != said {
+		if line != said && time.Since(start) >= ackQuiet {
 			m.progress("%s", line)
 			said = line
 		}
