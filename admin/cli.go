@@ -45,7 +45,7 @@ func commands() []Command {
 			"exit 1 on uncovered slots, masterless shards, unreachable or lagging backends", runCheck},
 		{"failover", "<pool> <shard> [--to host:port] [--timeout 10s]",
 			"hand the shard's mastership to a replica with no acknowledged write lost (docs/failover.md)", runFailover},
-		{"migrate", "<pool> --slots a-b[,c-d] --to <shard> | --resume [--batch 200] [--settle 1s] [--backend-auth PW] [--hash H --hash-tag XY --pool-slots N]",
+		{"migrate", "<pool> --slots a-b[,c-d] --to <shard> | --resume [--batch 200] [--ack-timeout 30s] [--no-proxy-ack] [--settle 1s] [--backend-auth PW] [--hash H --hash-tag XY --pool-slots N]",
 			"move slots and their keys to another shard online (shardis-server backends; docs/resharding.md)", runMigrate},
 		{"rebalance", "<pool> [--dry-run] [migrate's flags]",
 			"even out the slots over the pool's shards (e.g. after shard add) by migrating the differences", runRebalance},

@@ -39,7 +39,7 @@ func reshardFailover(t *testing.T, victim int) {
 
 	port := harness.FreePort(t)
 	dir := t.TempDir()
-	yml := fmt.Sprintf("mig:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 10000\n  zookeeper_host: %s\n  zookeeper_redis_path: /redis/cluster/mig\n", port, zk.Addr)
+	yml := fmt.Sprintf("mig:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 10000\n  zookeeper_host: %s\n  zookeeper_path: /redis/proxy/mig\n  zookeeper_redis_path: /redis/cluster/mig\n", port, zk.Addr)
 	if err := os.WriteFile(filepath.Join(dir, "p.yml"), []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func (p *reshardPool) startProxy() string {
 	p.t.Helper()
 	port := harness.FreePort(p.t)
 	dir := p.t.TempDir()
-	yml := fmt.Sprintf("icd:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 10000\n  server_connections: 2\n  zookeeper_host: %s\n  zookeeper_redis_path: /redis/cluster/icd\n", port, p.zk.Addr)
+	yml := fmt.Sprintf("icd:\n  listen: 127.0.0.1:%d\n  redis: true\n  timeout: 10000\n  server_connections: 2\n  zookeeper_host: %s\n  zookeeper_path: /redis/proxy/icd\n  zookeeper_redis_path: /redis/cluster/icd\n", port, p.zk.Addr)
 	path := filepath.Join(dir, "proxy.yml")
 	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 		p.t.Fatal(err)
