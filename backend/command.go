@@ -320,7 +320,11 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	c.args = args
 	c.failed = false
 	mark, off := c.replyMark(), c.pendingOff
-	cmd.handler(c, args)
+	if s.migr.guard.on.Load() {
+		s.guardedCall(c, cmd, args) // migrate_guard.go
+	} else {
+		cmd.handler(c, args)
+	}
 	if c.pendingOff != off {
 		s.noteWrite(c, cmd, mark) // WAIT, repl-ack-replicas (wait.go)
 	}

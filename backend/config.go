@@ -39,6 +39,9 @@ type Config struct {
 	ProtoMaxBulkLen int64  // largest bulk string a client may send
 	Hz              int    // background task frequency (active expiry)
 	TCPKeepAlive    int    // seconds, 0 = off
+	// MigrateGuardTime is how long (ms) a migration's source guard lasts
+	// ("migrate-guard-time", 0 = off; migrate_guard.go).
+	MigrateGuardTime int
 
 	// Encoding thresholds of the collection types (encoding.go).
 	HashMaxListpackEntries int // hash-max-listpack-entries
@@ -75,6 +78,7 @@ func DefaultConfig() Config {
 		AutoAOFRewriteMinSize:    64 << 20,
 		DBFilename:               "dump.aof",
 		ProtoMaxBulkLen:          512 << 20,
+		MigrateGuardTime:         60000, // defaultGuardTime
 		Hz:                       10,
 		TCPKeepAlive:             300,
 		HashMaxListpackEntries:   512,
@@ -238,6 +242,7 @@ var params = append([]param{
 	intParam("auto-aof-rewrite-percentage", 0, math.MaxInt32, func(c *Config) *int { return &c.AutoAOFRewritePercentage }),
 	memParam("auto-aof-rewrite-min-size", 0, math.MaxInt64, func(c *Config) *int64 { return &c.AutoAOFRewriteMinSize }),
 	stringParam("dbfilename", func(c *Config) *string { return &c.DBFilename }),
+	intParam("migrate-guard-time", 0, math.MaxInt32, func(c *Config) *int { return &c.MigrateGuardTime }),
 	// At most 512mb (maxStringLen): a string keeps its length in 30 bits
 	// of its entry, and the AOF and replication readers take arguments up
 	// to that size.

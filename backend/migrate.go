@@ -200,6 +200,9 @@ func cmdMigrateKey(c *Client, args [][]byte) {
 	tx.lockKey(key)
 	e, sh, ok := tx.lookup(key)
 	if !ok {
+		// The caller routes the key to addr from now on: a client that
+		// still comes here for it gets TRYAGAIN (migrate_guard.go).
+		c.s.migr.guard.tomb(key, addr)
 		c.commit()
 		// The key may have just been moved by a batch whose DEL is not
 		// yet on a replica (repl-ack-replicas) or in the AOF: the reply
@@ -235,6 +238,7 @@ func cmdMigrateKey(c *Client, args [][]byte) {
 	}
 	tx.remove(sh, e)
 	tx.emit([]byte("DEL"), key)
+	c.s.migr.guard.tomb(key, addr)
 	c.commit()
 	c.s.stats.migratedKeys.Add(1)
 	c.ok()
@@ -271,6 +275,9 @@ func cmdMigrateSlots(c *Client, args [][]byte) {
 		c.err(err.Error())
 		return
 	}
+	// Before any key of the range moves: a client that comes here for a
+	// missing key of it gets TRYAGAIN (migrate_guard.go).
+	c.s.migr.guard.addRange(&sp, addr)
 	r, err := c.s.migrateSlots(c, addr, timeout, &sp, cursor, int(count))
 	if err != nil {
 		c.err(ioErr(addr, err))

@@ -20,6 +20,9 @@ type migrateTargets struct {
 	mu     sync.Mutex
 	idle   map[string][]*migrateConn // by "host:port|password"
 	closed bool
+
+	// guard answers TRYAGAIN for keys migrated away (migrate_guard.go).
+	guard migrateGuard
 }
 
 // migrateIdle is how long an unused cached connection is kept.
