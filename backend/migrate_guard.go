@@ -111,6 +111,16 @@ func (g *migrateGuard) tomb(key []byte, target string) {
 	if g.tombs == nil {
 		g.tombs = map[string]guardTomb{}
 	}
+	if _, ok := g.tombs[string(key)]; !ok {
+		for i := range g.ranges {
+			if r := &g.ranges[i]; r.target == target && r.sp.contains(string(key)) {
+				// A range guard covers the key: extended, no tombstone
+				// (keeps the set small once the migrator runs).
+				r.until = now.Add(d)
+				return
+			}
+		}
+	}
 	if _, ok := g.tombs[string(key)]; !ok && len(g.tombs) >= maxTombstones {
 		g.prune(now)
 		if len(g.tombs) >= maxTombstones {

@@ -188,6 +188,13 @@ func TestMigrateGuardSlots(t *testing.T) {
 	if n, err := a.Do(ctx, append([]any{"SHARDIS.COUNTSLOTS"}, spec...)...).Int64(); n != 0 || err != nil {
 		t.Fatalf("COUNTSLOTS %d %v", n, err)
 	}
+	// Keys of a guarded range need no tombstone.
+	if r, _ := a.Do(ctx, "SHARDIS.MIGRATEKEY", h, p, newIn, 1000).Text(); r != "NOKEY" {
+		t.Fatalf("MIGRATEKEY %s: %q", newIn, r)
+	}
+	if tombs, ranges, _ := src.migr.guard.stats(); tombs != 0 || ranges != 1 {
+		t.Fatalf("%d tombstones, %d ranges; want 0, 1", tombs, ranges)
+	}
 	for _, k := range inKeys {
 		if v := b.Get(ctx, k).Val(); v != k {
 			t.Fatalf("target %s = %q (a stale write reached it?)", k, v)
