@@ -188,8 +188,7 @@ func (g *migrateGuard) prune(now time.Time) {
 const guardPruneEvery = 100 * time.Millisecond
 
 // maybePrune removes expired state at most every guardPruneEvery.
-func (g *migrateGuard) maybePrune() {
-	now := time.Now()
+func (g *migrateGuard) maybePrune(now time.Time) {
 	if now.UnixNano() < g.pruneAt.Load() {
 		return
 	}
@@ -267,14 +266,10 @@ func guardable(cmd *cmdSpec) bool {
 
 // checkKeys returns the TRYAGAIN reply if one of keys is not here and is
 // guarded ("" if none). The caller holds the keys' shards.
-func (g *migrateGuard) checkKeys(tx *Tx, keys [][]byte) string {
-	var now time.Time
+func (g *migrateGuard) checkKeys(tx *Tx, keys [][]byte, now time.Time) string {
 	for _, k := range keys {
 		if e, sh, ok := tx.find(k); ok && !tx.expired(sh, e) {
 			continue
-		}
-		if now.IsZero() {
-			now = time.Now()
 		}
 		if t := g.target(k, now); t != "" {
 			return errGuarded(k, t)
@@ -283,23 +278,31 @@ func (g *migrateGuard) checkKeys(tx *Tx, keys [][]byte) string {
 	return ""
 }
 
-// commandKeys returns the keys of cmd (nil: none, or cmd is not
-// guardable).
-func commandKeys(cmd *cmdSpec, args [][]byte) [][]byte {
+// commandKeys appends the keys of cmd to buf (none when cmd has no key
+// or is not guardable).
+func commandKeys(buf [][]byte, cmd *cmdSpec, args [][]byte) [][]byte {
 	if !guardable(cmd) {
-		return nil
+		return buf
 	}
-	pos := cmd.keyPositions(args)
-	if len(pos) == 0 {
-		return nil
-	}
-	keys := make([][]byte, 0, len(pos))
-	for _, p := range pos {
-		if p < len(args) {
-			keys = append(keys, args[p])
+	if cmd.keys != nil {
+		for _, p := range cmd.keys(args) {
+			if p < len(args) {
+				buf = append(buf, args[p])
+			}
 		}
+		return buf
 	}
-	return keys
+	if cmd.first == 0 {
+		return buf
+	}
+	last := cmd.last
+	if last < 0 {
+		last += len(args)
+	}
+	for i := cmd.first; i <= last && i < len(args); i += max(cmd.step, 1) {
+		buf = append(buf, args[i])
+	}
+	return buf
 }
 
 // guardCheckedHook, when set (tests), runs between the check and the
@@ -311,7 +314,7 @@ var guardCheckedHook func(c *Client)
 // locks, so no key moves between the check and the command.
 func (s *Server) guardedCall(c *Client, cmd *cmdSpec, args [][]byte) {
 	g := &s.migr.guard
-	g.maybePrune()
+	g.maybePrune(c.clock)
 	if c.atomic || c.internal || s.repl.isReplica.Load() {
 		cmd.handler(c, args)
 		return
@@ -320,13 +323,14 @@ func (s *Server) guardedCall(c *Client, cmd *cmdSpec, args [][]byte) {
 		s.guardedExec(c, cmd, args)
 		return
 	}
-	keys := commandKeys(cmd, args)
+	var kb [8][]byte
+	keys := commandKeys(kb[:0], cmd, args)
 	if len(keys) == 0 {
 		cmd.handler(c, args)
 		return
 	}
 	if cmd.name == "restore" {
-		if g.target(keys[0], time.Now()) != "" {
+		if g.target(keys[0], c.clock) != "" {
 			g.forget(keys[0])
 		}
 		cmd.handler(c, args)
@@ -334,7 +338,7 @@ func (s *Server) guardedCall(c *Client, cmd *cmdSpec, args [][]byte) {
 	}
 	tx := c.begin()
 	tx.lockKeys(keys...)
-	if msg := g.checkKeys(tx, keys); msg != "" {
+	if msg := g.checkKeys(tx, keys, c.clock); msg != "" {
 		c.commit()
 		c.err(msg)
 		return
@@ -381,7 +385,7 @@ func (s *Server) guardedExec(c *Client, cmd *cmdSpec, args [][]byte) {
 		for _, p := range q.cmd.keyPositions(q.args) {
 			keys = append(keys, q.args[p])
 		}
-		checked = append(checked, commandKeys(q.cmd, q.args)...)
+		checked = commandKeys(checked, q.cmd, q.args)
 	}
 	if len(checked) == 0 {
 		cmd.handler(c, args)
@@ -394,7 +398,7 @@ func (s *Server) guardedExec(c *Client, cmd *cmdSpec, args [][]byte) {
 	} else {
 		tx.lockKeys(keys...)
 	}
-	if msg := g.checkKeys(tx, checked); msg != "" {
+	if msg := g.checkKeys(tx, checked, c.clock); msg != "" {
 		c.commit()
 		c.discardMulti()
 		c.err("EXECABORT Transaction discarded because of: " + msg)

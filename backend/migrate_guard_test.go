@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -348,5 +350,67 @@ func TestMigrateGuardAtomic(t *testing.T) {
 	}
 	if n := a.DBSize(ctx).Val(); n != 0 {
 		t.Fatalf("%d keys left on the source", n)
+	}
+}
+
+// BenchmarkMigrateGuard: dispatch of GET (present keys) and of GET/SET of
+// missing keys by an ordinary client, without guard state ("off": one
+// atomic load), and with a range guard of a migration to elsewhere whose
+// range does not hold the keys ("on": keys locked around check and
+// handler; a missing key also costs a tombstone lookup and one hash).
+func BenchmarkMigrateGuard(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		s := startServer(b, nil)
+		c := &Client{s: s, w: newReplyWriter(io.Discard), authed: true, id: s.clients.nextID.Add(1), created: time.Now(), fd: -1}
+		c.startBatch()
+		hf, _ := hashring.HashByName("fnv1a_64")
+		var in []byte
+		for i := 0; ; i++ {
+			k := []byte("x" + strconv.Itoa(i))
+			if hashring.KeySlot(hf, "", 4096, k) == 7 {
+				in = k
+				break
+			}
+		}
+		if on {
+			sp, err := ParseSlotSpec([][]byte{[]byte("RANGE"), []byte("7"), []byte("7")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.migr.guard.addRange(&sp, "127.0.0.1:1")
+			if !s.migr.guard.on.Load() {
+				b.Fatal("guard off")
+			}
+		}
+		keys := make([][]byte, 1024)
+		for i := range keys {
+			keys[i] = []byte("k" + strconv.Itoa(i))
+			s.dispatch(c, [][]byte{[]byte("SET"), keys[i], []byte("v")})
+		}
+		name := "off"
+		if on {
+			name = "on"
+		}
+		for _, cmd := range []string{"GET", "GETmissing"} {
+			b.Run(name+"/"+cmd, func(b *testing.B) {
+				args := [][]byte{[]byte("GET"), nil}
+				for i := 0; i < b.N; i++ {
+					args[1] = keys[i&1023]
+					if cmd == "GETmissing" {
+						args[1] = append(keys[i&1023][:len(keys[i&1023]):len(keys[i&1023])], 'm')
+					}
+					s.dispatch(c, args)
+					if i&255 == 0 {
+						c.w.b = c.w.b[:0]
+						c.untimed = c.untimed[:0]
+					}
+				}
+			})
+		}
+		c.w.b = c.w.b[:0]
+		s.dispatch(c, [][]byte{[]byte("GET"), in})
+		if on != strings.Contains(string(c.w.b), "TRYAGAIN") {
+			b.Fatalf("guard on=%v, GET of a missing key of the range: %q", on, c.w.b)
+		}
 	}
 }
