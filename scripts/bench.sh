@@ -19,7 +19,8 @@ machine="$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | se
 table=$( {
   echo "| area | measure | shardis | reference | ratio |"
   echo "|---|---|---|---|---|"
-  awk -F'|' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$BENCH_SUMMARY"
+  awk -F'|' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$BENCH_SUMMARY" |
+    sed -E 's/([0-9]+)\.[0-9]+ ops\/s/\1 ops\/s/g' # whole requests per second
 } )
 echo
 echo "=== summary (this run)"
