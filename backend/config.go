@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,12 @@ type Config struct {
 	// MigrateGuardTime is how long (ms) a migration's source guard lasts
 	// ("migrate-guard-time", 0 = off; migrate_guard.go).
 	MigrateGuardTime int
+	// Threads is how many OS threads run Go code (GOMAXPROCS; "threads").
+	// 0 = automatic: the CPUs available minus one (at least 1), leaving a
+	// core to the kernel's network stack, the watchdog and clients on the
+	// same machine — Redis' io-threads advice. The GOMAXPROCS environment
+	// variable, when set, wins over automatic (see ApplyThreads).
+	Threads int
 
 	// Encoding thresholds of the collection types (encoding.go).
 	HashMaxListpackEntries int // hash-max-listpack-entries
@@ -243,6 +250,7 @@ var params = append([]param{
 	memParam("auto-aof-rewrite-min-size", 0, math.MaxInt64, func(c *Config) *int64 { return &c.AutoAOFRewriteMinSize }),
 	stringParam("dbfilename", func(c *Config) *string { return &c.DBFilename }),
 	intParam("migrate-guard-time", 0, math.MaxInt32, func(c *Config) *int { return &c.MigrateGuardTime }),
+	withImmutable(intParam("threads", 0, 1024, func(c *Config) *int { return &c.Threads })),
 	// At most 512mb (maxStringLen): a string keeps its length in 30 bits
 	// of its entry, and the AOF and replication readers take arguments up
 	// to that size.
@@ -449,4 +457,19 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// ApplyThreads sets GOMAXPROCS from c.Threads and returns the value in
+// force: an explicit "threads" wins; otherwise a GOMAXPROCS environment
+// variable is kept; otherwise the available CPUs (as the Go runtime counts
+// them, cgroup limits included) minus one, at least 1.
+func (c *Config) ApplyThreads() int {
+	switch {
+	case c.Threads > 0:
+		runtime.GOMAXPROCS(c.Threads)
+	case os.Getenv("GOMAXPROCS") != "":
+	default:
+		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)-1))
+	}
+	return runtime.GOMAXPROCS(0)
 }

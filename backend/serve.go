@@ -190,7 +190,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.logFile = f
 		s.logH.setWriter(f)
 	}
-	s.log.Info("shardis-server starting", "version", Version, "pid", os.Getpid(), "go", runtime.Version())
+	s.log.Info("shardis-server starting", "version", Version, "pid", os.Getpid(), "go", runtime.Version(), "threads", runtime.GOMAXPROCS(0))
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("backend: data directory: %w", err)
 	}

@@ -34,6 +34,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "shardis-server:", err)
 		os.Exit(2)
 	}
+	cfg.ApplyThreads()
 	srv, err := backend.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shardis-server:", err)

@@ -69,13 +69,13 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 ROUNDS=${BENCH_ROUNDS:-3}
 if [ "${BENCH_ONLY:-}" != types ]; then
 echo "redis-benchmark -c $CLIENTS -n $N -r $KEYS, median of $ROUNDS interleaved rounds; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "shardis = default GOMAXPROCS ($(nproc)); shardis/1 = GOMAXPROCS=1 (redis-server uses one core for commands)"
+echo "shardis = default threads (CPUs - 1, at least 1: $(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))); shardis/all = --threads $(nproc) (every CPU, shared with redis-benchmark here)"
 printf '%-8s %-4s %-3s | %10s %6s %6s | %10s %6s %6s %5s | %10s %6s %6s %5s\n' aof test P \
-  "redis/s" p50 p99 "shardis/s" p50 p99 ratio "shardis/1" p50 p99 ratio
+  "redis/s" p50 p99 "shardis/s" p50 p99 ratio "shardis/all" p50 p99 ratio
 for aof in no everysec; do
   start redis "$aof"; rport=$PORT; rpid=$PID
   start shardis "$aof"; sport=$PORT; spid=$PID
-  start shardis "$aof" 1; s1port=$PORT; s1pid=$PID
+  start shardis "$aof" "$(nproc)"; s1port=$PORT; s1pid=$PID
   declare -A res=()
   for round in $(seq 1 "$ROUNDS"); do
     i=$round

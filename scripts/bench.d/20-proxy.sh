@@ -47,9 +47,11 @@ used_ports=" "
 freeport() {
   local p
   while :; do
-    p=$(( (RANDOM << 15 | RANDOM) % 30000 + 20000 ))
+    # Below Linux's ephemeral range (32768-60999), so no outgoing
+    # connection of another process takes it between the check and the bind.
+    p=$(( (RANDOM << 15 | RANDOM) % 12000 + 20000 ))
     case "$used_ports" in *" $p "*) continue ;; esac
-    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+    if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
       used_ports="$used_ports$p "
       echo "$p"
       return
@@ -58,11 +60,12 @@ freeport() {
 }
 
 wait_port() { # port
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
     sleep 0.05
   done
-  echo "20-proxy: nothing answers PING on port $1" >&2
+  echo "20-proxy: nothing answers PING on port $1 (5 s); logs:" >&2
+  tail -n 5 "$work"/*.log >&2 2>/dev/null || true
   return 1
 }
 
