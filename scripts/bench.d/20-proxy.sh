@@ -27,6 +27,12 @@ done
 work=$(mktemp -d /tmp/shardis-bench-proxy.XXXXXX)
 pids=()
 cleanup() {
+  local rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "20-proxy: failed (exit $rc); the processes' logs:" >&2
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || echo "20-proxy: pid $p is gone" >&2; done
+    tail -n 40 "$work"/*.log >&2 2>/dev/null || true
+  fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
