@@ -47,13 +47,13 @@ func TestRangeArithmetic(t *testing.T) {
 		}
 		return x
 	}
-	if got := hashring.FormatRanges(subtract(r("0-100,200-300"), r("50-250"))); got != "0-49,251-300" {
+	if got := hashring.FormatRanges(hashring.SubtractRanges(r("0-100,200-300"), r("50-250"))); got != "0-49,251-300" {
 		t.Errorf("subtract = %s", got)
 	}
 	if got := hashring.FormatRanges(intersect(r("0-100,200-300"), r("50-250"))); got != "50-100,200-250" {
 		t.Errorf("intersect = %s", got)
 	}
-	if got := subtract(r("5-9"), r("0-20")); len(got) != 0 {
+	if got := hashring.SubtractRanges(r("5-9"), r("0-20")); len(got) != 0 {
 		t.Errorf("subtract all = %v", got)
 	}
 }

@@ -179,7 +179,7 @@ type migrator struct {
 // slots and target, it resumes it; a different record is refused.
 func (a *Admin) Migrate(ctx context.Context, pool string, slots []hashring.Range, to string, opt MigrateOptions) (*MigrateReport, error) {
 	opt.defaults()
-	slots = normalize(append([]hashring.Range(nil), slots...))
+	slots = hashring.MergeRanges(append([]hashring.Range(nil), slots...))
 	if len(slots) == 0 {
 		return nil, fmt.Errorf("%w: no slots to migrate", ErrUsage)
 	}
@@ -208,7 +208,7 @@ func (a *Admin) Migrate(ctx context.Context, pool string, slots []hashring.Range
 			src = s
 		}
 	}
-	if src == nil || len(subtract(slots, src.Ranges)) > 0 {
+	if src == nil || len(hashring.SubtractRanges(slots, src.Ranges)) > 0 {
 		return nil, refused("slots %s are not all owned by one shard", hashring.FormatRanges(slots))
 	}
 	if src.Name == to {
@@ -549,8 +549,8 @@ func (m *migrator) finish() (int32, int32, error) {
 		if src.Migrating == nil {
 			return 0, 0, refused("the migration record of %s disappeared (another migrator finished it?)", m.from)
 		}
-		sd := conf.ShardData{Ranges: subtract(src.Ranges, m.slots)}
-		dd := conf.ShardData{Ranges: normalize(append(append([]hashring.Range(nil), dst.Ranges...), m.slots...)), Migrating: dst.Migrating}
+		sd := conf.ShardData{Ranges: hashring.SubtractRanges(src.Ranges, m.slots)}
+		dd := conf.ShardData{Ranges: hashring.MergeRanges(append(append([]hashring.Range(nil), dst.Ranges...), m.slots...)), Migrating: dst.Migrating}
 		err = m.a.commit(conf.SetOp(src.Path, sd.Marshal(), src.Version), conf.SetOp(dst.Path, dd.Marshal(), dst.Version))
 		if err == nil {
 			return src.Version + 1, dst.Version + 1, nil // a set adds one to the version

@@ -49,7 +49,7 @@ func RebalancePlan(t *conf.Topology, slots int) []Move {
 		if i < slots%n {
 			quota++
 		}
-		accts[i] = &acct{s: s, ranges: normalize(append([]hashring.Range(nil), s.Ranges...)), delta: s.SlotCount() - quota}
+		accts[i] = &acct{s: s, ranges: hashring.MergeRanges(append([]hashring.Range(nil), s.Ranges...)), delta: s.SlotCount() - quota}
 	}
 	var moves []Move
 	r := 0
@@ -88,7 +88,7 @@ func takeTop(rs []hashring.Range, k int) (taken, rest []hashring.Range) {
 		last.Hi -= k
 		k = 0
 	}
-	return normalize(taken), rest
+	return hashring.MergeRanges(taken), rest
 }
 
 // Rebalance finishes any recorded migration, then runs the plan's

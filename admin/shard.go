@@ -2,7 +2,6 @@ package admin
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/shardis/shardis/conf"
@@ -177,7 +176,7 @@ func (a *Admin) SetRanges(pool string, set []ShardRanges, force bool) (*Result, 
 	// keys stay where they are.
 	for _, sr := range set {
 		s, _ := t.Shard(sr.Shard)
-		gained := subtract(sr.Ranges, s.Ranges)
+		gained := hashring.SubtractRanges(sr.Ranges, s.Ranges)
 		for _, o := range t.Shards {
 			if o.Name == s.Name {
 				continue
@@ -212,32 +211,6 @@ func shardNames(t *conf.Topology) string {
 	return strings.Join(names, ", ")
 }
 
-// subtract returns the slots of a that are not in b, as ranges.
-func subtract(a, b []hashring.Range) []hashring.Range {
-	var out []hashring.Range
-	for _, r := range a {
-		cur := []hashring.Range{r}
-		for _, x := range b {
-			var next []hashring.Range
-			for _, c := range cur {
-				if x.Hi < c.Lo || x.Lo > c.Hi {
-					next = append(next, c)
-					continue
-				}
-				if c.Lo < x.Lo {
-					next = append(next, hashring.Range{Lo: c.Lo, Hi: x.Lo - 1})
-				}
-				if c.Hi > x.Hi {
-					next = append(next, hashring.Range{Lo: x.Hi + 1, Hi: c.Hi})
-				}
-			}
-			cur = next
-		}
-		out = append(out, cur...)
-	}
-	return normalize(out)
-}
-
 // intersect returns the slots in both a and b, as ranges.
 func intersect(a, b []hashring.Range) []hashring.Range {
 	var out []hashring.Range
@@ -249,19 +222,5 @@ func intersect(a, b []hashring.Range) []hashring.Range {
 			}
 		}
 	}
-	return normalize(out)
-}
-
-// normalize sorts ranges and merges adjacent ones.
-func normalize(rs []hashring.Range) []hashring.Range {
-	slices.SortFunc(rs, func(x, y hashring.Range) int { return x.Lo - y.Lo })
-	var out []hashring.Range
-	for _, r := range rs {
-		if n := len(out); n > 0 && r.Lo <= out[n-1].Hi+1 {
-			out[n-1].Hi = max(out[n-1].Hi, r.Hi)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
+	return hashring.MergeRanges(out)
 }

@@ -233,3 +233,44 @@ func slotOwners(slots int, owners []Owner) ([]int32, error) {
 	}
 	return owner, nil
 }
+
+// MergeRanges sorts ranges and merges those that overlap or touch
+// (0-9 and 10-19 become 0-19). It reorders rs in place.
+func MergeRanges(rs []Range) []Range {
+	slices.SortFunc(rs, func(x, y Range) int { return x.Lo - y.Lo })
+	var out []Range
+	for _, r := range rs {
+		if n := len(out); n > 0 && r.Lo <= out[n-1].Hi+1 {
+			out[n-1].Hi = max(out[n-1].Hi, r.Hi)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// SubtractRanges returns the slots of a that are not in b, merged.
+func SubtractRanges(a, b []Range) []Range {
+	var out []Range
+	for _, r := range a {
+		cur := []Range{r}
+		for _, x := range b {
+			var next []Range
+			for _, c := range cur {
+				if x.Hi < c.Lo || x.Lo > c.Hi {
+					next = append(next, c)
+					continue
+				}
+				if c.Lo < x.Lo {
+					next = append(next, Range{Lo: c.Lo, Hi: x.Lo - 1})
+				}
+				if c.Hi > x.Hi {
+					next = append(next, Range{Lo: x.Hi + 1, Hi: c.Hi})
+				}
+			}
+			cur = next
+		}
+		out = append(out, cur...)
+	}
+	return MergeRanges(out)
+}

@@ -150,3 +150,31 @@ func FuzzParseRanges(f *testing.F) {
 		}
 	})
 }
+
+func TestMergeSubtractRanges(t *testing.T) {
+	r := func(s string) []Range {
+		rs, err := ParseRanges(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	for _, c := range []struct{ a, b, want string }{
+		{"0-100,200-300", "50-250", "0-49,251-300"},
+		{"0-9,10-19", "", "0-19"},
+		{"5-9", "0-20", ""},
+		{"0-4095", "0-0,4095-4095", "1-4094"},
+		{"10-20,0-5", "3-12", "0-2,13-20"},
+	} {
+		var b []Range
+		if c.b != "" {
+			b = r(c.b)
+		}
+		if got := FormatRanges(SubtractRanges(r(c.a), b)); got != c.want && !(c.want == "" && got == "none") {
+			t.Errorf("%s - %s = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+	if got := FormatRanges(MergeRanges([]Range{{20, 30}, {0, 9}, {10, 15}, {25, 40}})); got != "0-15,20-40" {
+		t.Errorf("merge: %s", got)
+	}
+}

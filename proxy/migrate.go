@@ -151,9 +151,9 @@ func applyMigrations(t *conf.Topology, out *Topology) {
 			out.Shards = append(out.Shards, spec)
 			ti = len(out.Shards) - 1
 		}
-		out.Shards[ti].Ranges = mergeRanges(append(slices.Clone(out.Shards[ti].Ranges), m.Slots...))
+		out.Shards[ti].Ranges = hashring.MergeRanges(append(slices.Clone(out.Shards[ti].Ranges), m.Slots...))
 		if fi := slices.IndexFunc(out.Shards, func(sp ShardSpec) bool { return sp.Name == m.From }); fi >= 0 {
-			out.Shards[fi].Ranges = subtractRanges(out.Shards[fi].Ranges, m.Slots)
+			out.Shards[fi].Ranges = hashring.SubtractRanges(out.Shards[fi].Ranges, m.Slots)
 		}
 		out.Migrations = append(out.Migrations, m)
 	}
@@ -165,46 +165,6 @@ func sameMigrations(a, b []Migration) bool {
 	return slices.EqualFunc(a, b, func(x, y Migration) bool {
 		return x.From == y.From && x.To == y.To && x.FromMaster == y.FromMaster && slices.Equal(x.Slots, y.Slots)
 	})
-}
-
-// mergeRanges sorts ranges and merges adjacent ones.
-func mergeRanges(rs []hashring.Range) []hashring.Range {
-	slices.SortFunc(rs, func(x, y hashring.Range) int { return x.Lo - y.Lo })
-	var out []hashring.Range
-	for _, r := range rs {
-		if n := len(out); n > 0 && r.Lo <= out[n-1].Hi+1 {
-			out[n-1].Hi = max(out[n-1].Hi, r.Hi)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// subtractRanges returns the slots of a not in b.
-func subtractRanges(a, b []hashring.Range) []hashring.Range {
-	var out []hashring.Range
-	for _, r := range a {
-		cur := []hashring.Range{r}
-		for _, x := range b {
-			var next []hashring.Range
-			for _, c := range cur {
-				if x.Hi < c.Lo || x.Lo > c.Hi {
-					next = append(next, c)
-					continue
-				}
-				if c.Lo < x.Lo {
-					next = append(next, hashring.Range{Lo: c.Lo, Hi: x.Lo - 1})
-				}
-				if c.Hi > x.Hi {
-					next = append(next, hashring.Range{Lo: x.Hi + 1, Hi: c.Hi})
-				}
-			}
-			cur = next
-		}
-		out = append(out, cur...)
-	}
-	return mergeRanges(out)
 }
 
 // migrateKeys moves the command's keys of migrating slots to their
