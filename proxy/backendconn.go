@@ -281,7 +281,7 @@ func (c *backendConn) write(nc net.Conn) error {
 // waiting request.
 func (c *backendConn) readLoop(nc net.Conn) error {
 	var (
-		buf   = make([]byte, 16<<10)
+		buf   = make([]byte, readBufSize)
 		r, w  int
 		sc    replyScanner
 		wakes []*session
@@ -324,20 +324,7 @@ func (c *backendConn) readLoop(nc net.Conn) error {
 		}
 		wakes = wakes[:0]
 		// Make room for the rest of a partial reply.
-		switch {
-		case r == w:
-			r, w = 0, 0
-			if len(buf) > 1<<20 {
-				buf = make([]byte, 16<<10)
-			}
-		case sc.need > len(buf)-r:
-			nb := make([]byte, max(2*len(buf), sc.need+4096))
-			w = copy(nb, buf[r:w])
-			buf, r = nb, 0
-		case len(buf)-w < 4096:
-			w = copy(buf, buf[r:w])
-			r = 0
-		}
+		buf, r, w = sc.makeRoom(buf, r, w, readBufSize)
 		// The pool's timeout now: a reload may change it.
 		timeout := c.srv.pool.config().Timeout
 		if timeout > 0 {

@@ -388,7 +388,7 @@ func (d *dedicatedConn) deadlineLocked() time.Time {
 // handed back or breaks.
 func (d *dedicatedConn) readLoop(s *session) {
 	var (
-		buf  = make([]byte, 4096)
+		buf  = make([]byte, dedicatedBufSize)
 		r, w int
 		sc   replyScanner
 		st   = d.srv.stats
@@ -471,17 +471,7 @@ func (d *dedicatedConn) readLoop(s *session) {
 			notify[i] = dedicatedEntry{}
 		}
 		notify = notify[:0]
-		switch {
-		case r == w:
-			r, w = 0, 0
-		case sc.need > len(buf)-r:
-			nb := make([]byte, max(2*len(buf), sc.need+4096))
-			w = copy(nb, buf[r:w])
-			buf, r = nb, 0
-		case len(buf)-w < 1024:
-			w = copy(buf, buf[r:w])
-			r = 0
-		}
+		buf, r, w = sc.makeRoom(buf, r, w, dedicatedBufSize)
 		d.mu.Lock()
 		if d.release && len(d.fifo) == 0 && r == w && d.broken == nil {
 			reuse := !d.dirty

@@ -110,16 +110,7 @@ func (r *request) merge() {
 		}
 		r.reply = append(r.reply[:0], "+OK\r\n"...)
 	case kindSum:
-		var sum int64
-		for _, sub := range r.subs {
-			n, ok := intReply(sub.reply)
-			if !ok {
-				r.unexpected(sub)
-				return
-			}
-			sum += n
-		}
-		r.reply = appendInt(r.reply[:0], sum)
+		r.mergeSum()
 	case kindMGet:
 		r.mergeArrays()
 	case kindScan:
@@ -178,4 +169,19 @@ func clip(b []byte, n int) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// mergeSum replies with the sum of the shards' integer replies (DEL,
+// EXISTS, ... split per shard; DBSIZE over every shard).
+func (r *request) mergeSum() {
+	var sum int64
+	for _, sub := range r.subs {
+		n, ok := intReply(sub.reply)
+		if !ok {
+			r.unexpected(sub)
+			return
+		}
+		sum += n
+	}
+	r.reply = appendInt(r.reply[:0], sum)
 }

@@ -118,7 +118,7 @@ func (c *psConn) closeLocked() {
 // readLoop reads the server's pushes until the connection closes.
 func (c *psConn) readLoop() {
 	var (
-		buf  = make([]byte, 4096)
+		buf  = make([]byte, dedicatedBufSize)
 		r, w int
 		sc   replyScanner
 		st   = c.srv.stats
@@ -146,17 +146,7 @@ func (c *psConn) readLoop() {
 		if woke {
 			s.writeReady()
 		}
-		switch {
-		case r == w:
-			r, w = 0, 0
-		case sc.need > len(buf)-r:
-			nb := make([]byte, max(2*len(buf), sc.need+4096))
-			w = copy(nb, buf[r:w])
-			buf, r = nb, 0
-		case len(buf)-w < 1024:
-			w = copy(buf, buf[r:w])
-			r = 0
-		}
+		buf, r, w = sc.makeRoom(buf, r, w, dedicatedBufSize)
 		n, err := c.nc.Read(buf[w:])
 		w += n
 		if err != nil && n == 0 {

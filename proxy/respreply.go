@@ -174,3 +174,33 @@ func parseInt64(b []byte) (int64, bool) {
 	}
 	return int64(n), true
 }
+
+// Read buffer sizes: shared server connections carry many clients'
+// pipelines; dedicated ones (transactions, blocking commands, pub/sub) one
+// client's.
+const (
+	readBufSize      = 16 << 10
+	dedicatedBufSize = 4096
+)
+
+// makeRoom prepares a connection's read buffer holding unparsed bytes
+// buf[r:w] for the next read: an empty buffer restarts at 0 (and one grown
+// past 1 MB by a large reply goes back to size bytes); a partial reply that
+// needs more than the buffer holds gets a buffer twice as large (at least
+// sc.need plus 4 KB); otherwise the partial reply is moved to the front
+// when less than a quarter of size is free at the end.
+func (sc *replyScanner) makeRoom(buf []byte, r, w, size int) ([]byte, int, int) {
+	switch {
+	case r == w:
+		if len(buf) > 1<<20 {
+			buf = make([]byte, size)
+		}
+		return buf, 0, 0
+	case sc.need > len(buf)-r:
+		nb := make([]byte, max(2*len(buf), sc.need+4096))
+		return nb, 0, copy(nb, buf[r:w])
+	case len(buf)-w < size/4:
+		return buf, 0, copy(buf, buf[r:w])
+	}
+	return buf, r, w
+}

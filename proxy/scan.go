@@ -246,16 +246,7 @@ func appendFanoutEmpty(b []byte, fan fanKind) []byte {
 func (r *request) mergeFanout() {
 	switch r.cmd.fan {
 	case fanSum:
-		var sum int64
-		for _, sub := range r.subs {
-			n, ok := intReply(sub.reply)
-			if !ok {
-				r.unexpected(sub)
-				return
-			}
-			sum += n
-		}
-		r.reply = appendInt(r.reply[:0], sum)
+		r.mergeSum()
 	case fanConcat:
 		total := 0
 		for _, sub := range r.subs {
