@@ -30,7 +30,7 @@ type options struct {
 	mbufSize      int    // -m, --mbuf-size: accepted for nutcracker compatibility, unused
 	drainTimeout  int    // --drain-timeout: milliseconds to wait for requests in flight at SIGTERM
 	cpuProfile    string // --cpu-profile: write a pprof CPU profile of the whole run to this file
-	threads       int    // --threads: OS threads running Go code (GOMAXPROCS); 0 = one per CPU
+	threads       int    // --threads: OS threads running Go code (GOMAXPROCS); 0 = CPUs - 1, at least 1
 	announce      string // --announce: host or host:port registered in ZooKeeper instead of the listen address
 	metricsAddr   string // --metrics-addr: host:port of the admin HTTP server (/metrics, /healthz, pprof, POST /reload); "" serves none
 }
@@ -80,7 +80,7 @@ func newFlagSet(o *options, w io.Writer) *flag.FlagSet {
 	})
 	fs.IntVar(&o.drainTimeout, "drain-timeout", 10000, "msec to wait at SIGTERM for requests in flight")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
-	fs.IntVar(&o.threads, "threads", 0, "threads running the proxy (GOMAXPROCS); 0: one per CPU")
+	fs.IntVar(&o.threads, "threads", 0, "threads running the proxy (GOMAXPROCS); 0: one less than the CPUs, at least 1")
 	fs.StringVar(&o.announce, "announce", "", "host (or host:port) registered in ZooKeeper instead of the listen address (for 0.0.0.0 listeners, NAT)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "host:port serving Prometheus /metrics, /healthz, /debug/pprof/ and POST /reload (default: none)")
 	fs.Usage = func() {

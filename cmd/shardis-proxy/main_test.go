@@ -98,3 +98,16 @@ func TestUsage(t *testing.T) {
 		t.Errorf("-D: %d %q", status, stdout)
 	}
 }
+
+func TestThreadsDefault(t *testing.T) {
+	for _, c := range []struct{ flag, cpus, want int }{
+		{0, 1, 1}, {0, 2, 1}, {0, 8, 7}, {2, 2, 2}, {4, 1, 4},
+	} {
+		if got := threads(c.flag, c.cpus); got != c.want {
+			t.Errorf("threads(--threads %d, %d CPUs) = %d, want %d", c.flag, c.cpus, got, c.want)
+		}
+	}
+	if status, _, _ := runArgs("--threads", "-1"); status != 2 {
+		t.Errorf("--threads -1: status %d, want 2", status)
+	}
+}

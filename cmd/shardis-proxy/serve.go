@@ -93,9 +93,7 @@ func serve(opts options, stderr io.Writer) int {
 		}
 	}()
 
-	if opts.threads > 0 {
-		runtime.GOMAXPROCS(opts.threads)
-	}
+	runtime.GOMAXPROCS(threads(opts.threads, runtime.GOMAXPROCS(0)))
 	if opts.cpuProfile != "" {
 		f, err := os.Create(opts.cpuProfile)
 		if err != nil {
@@ -115,6 +113,23 @@ func serve(opts options, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// threads is the GOMAXPROCS the proxy runs with: the --threads flag, or
+// by default one less than the CPUs Go found (cpus: GOMAXPROCS at start,
+// which follows the container's CPU limit), at least one. The proxy's
+// work is system calls; a Go thread with nothing to do spins, sleeps and
+// is woken again, and on a machine where the clients or the servers
+// share the cores that costs more than the second thread brings:
+// measured on 2 cores with redis-benchmark and two redis-servers, one
+// thread does 1.0-1.1x nutcracker's ops/s at -P 1 and two 0.7-0.8x
+// (docs/proxy.md, Benchmark). A machine given to the proxy alone can
+// set --threads to its CPUs.
+func threads(flag, cpus int) int {
+	if flag > 0 {
+		return flag
+	}
+	return max(1, cpus-1)
 }
 
 // registry is the Prometheus registry /metrics serves: the proxy's
