@@ -6,28 +6,44 @@ import (
 	"syscall"
 )
 
-// writeNow writes as much of b as the socket takes without blocking and
-// returns how much it wrote. Goroutines that must never block on a
-// client or server (a backend reader answering many clients, a session
-// reader feeding many servers) use it; whatever is left is handed to the
-// connection's writer goroutine, which may block. rc nil means the
-// connection has no file descriptor: nothing is written.
-func writeNow(rc syscall.RawConn, b []byte) (int, error) {
-	if rc == nil || len(b) == 0 {
-		return 0, nil
-	}
-	var (
-		n   int
-		err error
-	)
-	cerr := rc.Write(func(fd uintptr) bool {
+// rawWriter writes as much of a buffer as a socket takes without
+// blocking (writeNow). Goroutines that must never block on a client or
+// server (a backend reader answering many clients, a session reader
+// feeding many servers) use it; whatever is left is handed to the
+// connection's writer goroutine, which may block. Its callback is made
+// once, so a write allocates nothing (a closure per call would escape:
+// one allocation per reply). One goroutine at a time: a session's
+// output owner.
+type rawWriter struct {
+	rc  syscall.RawConn // nil: the connection has no descriptor, nothing is written
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func newRawWriter(rc syscall.RawConn) *rawWriter {
+	w := &rawWriter{rc: rc}
+	w.fn = func(fd uintptr) bool {
 		for {
-			n, err = syscall.Write(int(fd), b)
-			if err != syscall.EINTR {
+			w.n, w.err = syscall.Write(int(fd), w.b)
+			if w.err != syscall.EINTR {
 				return true // never wait for the socket to drain
 			}
 		}
-	})
+	}
+	return w
+}
+
+// writeNow writes what of b the socket takes now and returns how much.
+func (w *rawWriter) writeNow(b []byte) (int, error) {
+	if w.rc == nil || len(b) == 0 {
+		return 0, nil
+	}
+	w.b, w.n, w.err = b, 0, nil
+	cerr := w.rc.Write(w.fn)
+	n, err := w.n, w.err
+	w.b, w.err = nil, nil
 	if cerr != nil {
 		return 0, cerr
 	}

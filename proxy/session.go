@@ -41,6 +41,7 @@ type session struct {
 	pool   *Pool
 	nc     net.Conn
 	rc     syscall.RawConn
+	rw     *rawWriter // the output owner's non-blocking writes
 	rr     *reqReader
 	remote string
 
@@ -92,6 +93,7 @@ func newSession(p *Pool, id uint64, nc net.Conn) *session {
 		stats:  newSessionStats(p),
 		slowOn: p.slowlog.enabled(),
 	}
+	s.rw = newRawWriter(s.rc)
 	s.space = sync.NewCond(&s.mu)
 	s.lastActive.Store(time.Now().UnixNano())
 	return s
@@ -324,7 +326,7 @@ func (s *session) own(mayBlock bool) {
 					s.clientGone()
 				}
 			} else {
-				w, err := writeNow(s.rc, out)
+				w, err := s.rw.writeNow(out)
 				switch {
 				case err != nil:
 					s.clientGone()
