@@ -6,14 +6,13 @@ import (
 	"syscall"
 )
 
-// rawWriter writes as much of a buffer as a socket takes without
-// blocking (writeNow). Goroutines that must never block on a client or
-// server (a backend reader answering many clients, a session reader
-// feeding many servers) use it; whatever is left is handed to the
-// connection's writer goroutine, which may block. Its callback is made
-// once, so a write allocates nothing (a closure per call would escape:
-// one allocation per reply). One goroutine at a time: a session's
-// output owner.
+// rawWriter writes as much of a buffer as a client's socket takes
+// without blocking (writeNow). The session's output owner uses it, often
+// a backend reader answering many clients, which must never block on
+// one; whatever is left is handed to the session's writer goroutine,
+// which may block. Its callback is made once, so a write allocates
+// nothing (a closure per call would escape: one allocation per reply).
+// One goroutine at a time: the owner.
 type rawWriter struct {
 	rc  syscall.RawConn // nil: the connection has no descriptor, nothing is written
 	b   []byte

@@ -122,7 +122,7 @@ func serve(opts options, stderr io.Writer) int {
 // is woken again, and on a machine where the clients or the servers
 // share the cores that costs more than the second thread brings:
 // measured on 2 cores with redis-benchmark and two redis-servers, one
-// thread does 1.0-1.1x nutcracker's ops/s at -P 1 and two 0.7-0.8x
+// thread does 0.87-1.02x nutcracker's ops/s at -P 1 and two 0.73-0.95x
 // (docs/proxy.md, Benchmark). A machine given to the proxy alone can
 // set --threads to its CPUs.
 func threads(flag, cpus int) int {
