@@ -56,6 +56,53 @@ func (t *Table) buildKetama(servers []Server, total uint32) {
 	for i, k := range keys {
 		t.points[i], t.owners[i] = uint32(k>>32), owner[uint32(k)]
 	}
+	t.pidx, t.pshift = ketamaIndex(t.points)
+}
+
+// ketamaIndex divides the hash space into 2^bits equal buckets, about one
+// point per bucket (at most 2^16), and returns for each bucket b the index
+// of the first point >= its start (idx[b]; idx[2^bits] = len(points)) and
+// the shift that gives a hash's bucket. A lookup then searches only its
+// bucket's points instead of the whole continuum: a binary search over
+// 320 points (two servers) was 3% of the proxy's CPU at -P 16, its
+// branches unpredictable for random keys.
+func ketamaIndex(points []uint32) ([]uint32, uint) {
+	bits := uint(1)
+	for bits < 16 && 1<<bits < len(points) {
+		bits++
+	}
+	shift := 32 - bits
+	idx := make([]uint32, 1<<bits+1)
+	p := 0
+	for b := range 1 << bits {
+		start := uint32(b) << shift
+		for p < len(points) && points[p] < start {
+			p++
+		}
+		idx[b] = uint32(p)
+	}
+	idx[1<<bits] = uint32(len(points))
+	return idx, shift
+}
+
+// ketamaFind is ketamaSearch through the bucket index: the first point
+// >= h is among the points of h's bucket, or it is the first point of a
+// later bucket, idx[b+1] (or, past the last point, the wrap to 0).
+func (t *Table) ketamaFind(h uint32) int {
+	b := h >> t.pshift
+	lo, hi := int(t.pidx[b]), int(t.pidx[b+1])
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t.points[m] < h {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(t.points) {
+		return 0
+	}
+	return lo
 }
 
 // ketamaSearch returns the index of the first point >= h, or 0 if there is

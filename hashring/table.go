@@ -18,9 +18,12 @@ type Table struct {
 	slots    int // Slots tables only
 	live     []bool
 
-	// ketama: sorted continuum points and the server index of each
+	// ketama: sorted continuum points and the server index of each, and
+	// an index of the points by the hash's top bits (see ketamaIndex)
 	points []uint32
 	owners []int32
+	pidx   []uint32
+	pshift uint
 	// modula: cumulative live weights, total, and their servers
 	cum   []uint32
 	total uint32
@@ -192,7 +195,7 @@ func (t *Table) Hash(key []byte) uint32 {
 func (t *Table) LookupHash(h uint32) int {
 	switch t.dist {
 	case Ketama:
-		return int(t.owners[ketamaSearch(t.points, h)])
+		return int(t.owners[t.ketamaFind(h)])
 	case Modula:
 		pos := h % t.total
 		lo, hi := 0, len(t.cum)

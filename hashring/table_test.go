@@ -3,6 +3,7 @@ package hashring
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -335,5 +336,47 @@ func TestParseDistribution(t *testing.T) {
 	}
 	if _, err := ParseDistribution("Ketama"); !errors.Is(err, ErrUnknownDistribution) {
 		t.Errorf("ParseDistribution(Ketama) = %v", err)
+	}
+}
+
+// TestKetamaIndex: the bucket index finds, for every hash, the point the
+// plain binary search over the whole continuum finds (twemproxy's
+// ketama_dispatch): at each point, just before and after it, at bucket
+// edges, at both ends of the hash space, and at random hashes, for rings
+// from one server to hundreds (buckets from 2 to 2^16).
+func TestKetamaIndex(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 3, 7, 16, 100, 500} {
+		w := make([]int, n)
+		for i := range w {
+			w[i] = 1 + i%4
+		}
+		tb, err := New(Spec{Servers: servers(w...), Hash: "fnv1a_64"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(tb.pidx) - 1; got < len(tb.points) && got < 1<<16 {
+			t.Errorf("%d servers: %d buckets for %d points", n, got, len(tb.points))
+		}
+		check := func(h uint32) {
+			if got, want := tb.ketamaFind(h), ketamaSearch(tb.points, h); got != want {
+				t.Fatalf("%d servers: hash %#x: index finds point %d, the continuum search %d", n, h, got, want)
+			}
+		}
+		for _, h := range []uint32{0, 1, ^uint32(0), ^uint32(0) - 1} {
+			check(h)
+		}
+		for _, p := range tb.points {
+			check(p)
+			check(p - 1)
+			check(p + 1)
+		}
+		for b := range uint32(len(tb.pidx) - 1) {
+			check(b << tb.pshift)
+			check(b<<tb.pshift - 1)
+		}
+		for range 100000 {
+			check(rnd.Uint32())
+		}
 	}
 }

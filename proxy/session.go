@@ -309,11 +309,12 @@ func (s *session) own(mayBlock bool) {
 
 		closeAfter := false
 		out := s.out[:0]
+		now := time.Now()
 		for i, r := range s.ready {
 			if !s.dead {
 				out = append(out, r.reply...)
 			}
-			s.stats.count(r)
+			s.stats.count(r, now)
 			closeAfter = closeAfter || r.closeAfter
 			s.pool.proxy.reqs.put(r)
 			s.ready[i] = nil

@@ -82,8 +82,10 @@ type sessionCmdStats struct {
 
 func newSessionStats(p *Pool) *sessionStats { return &sessionStats{pool: p} }
 
-// count records the reply of r.
-func (st *sessionStats) count(r *request) {
+// count records the reply of r, written at now (one clock read for a
+// whole batch of replies: at -P 16 a clock read per reply was 2% of the
+// proxy's CPU).
+func (st *sessionStats) count(r *request, now time.Time) {
 	if r.push {
 		return // a pub/sub message
 	}
@@ -103,7 +105,7 @@ func (st *sessionStats) count(r *request) {
 		e = &st.entries[len(st.entries)-1]
 	}
 	e.calls++
-	took := time.Since(r.start)
+	took := now.Sub(r.start)
 	e.usec += int64(took / time.Microsecond)
 	e.hist[histBucket(took)]++
 	if len(r.slowRaw) > 0 {
