@@ -137,13 +137,21 @@ func (z *zsetObj) insert(m string, score float64) {
 		func(old zmember) zmember { return old }, func(x zmember) zmember { return x })
 }
 
-// update moves a present member from score old to score s.
-func (z *zsetObj) update(m string, old, s float64) {
+// lookup returns member m's dict entry and its position in the dict, for
+// updateAt.
+func (z *zsetObj) lookup(m []byte) (zmember, int, bool) {
+	return z.dict.Get(zmember{h: hashKey(m), m: bstr(m)}, cmpZmember)
+}
+
+// updateAt moves the member x, at position i of the dict (lookup), to
+// score s. The dict entry is rewritten in place, without a second search
+// of the dict, and both trees keep sharing the member's string.
+func (z *zsetObj) updateAt(i int, x zmember, s float64) {
 	s = z.stored(s)
-	z.ord.DeleteKey(zitem{old, m}, cmpZitem)
-	z.ord.Upsert(zitem{s, m}, cmpZitem, func(o zitem) zitem { return o }, func(x zitem) zitem { return x })
-	z.dict.Upsert(zmember{h: hashKeyString(m), m: m, score: s}, cmpZmember,
-		func(o zmember) zmember { o.score = s; return o }, func(x zmember) zmember { return x })
+	z.ord.DeleteKey(zitem{x.score, x.m}, cmpZitem)
+	z.ord.Upsert(zitem{s, x.m}, cmpZitem, func(o zitem) zitem { return o }, func(x zitem) zitem { return x })
+	x.score = s
+	z.dict.Set(i, x)
 }
 
 // remove deletes member m; it reports whether it was there.

@@ -128,7 +128,8 @@ func zaddGeneric(c *Client, args [][]byte, flags int) {
 	}
 	for j, s := range scores {
 		m := args[i+1+2*j]
-		cur, exists := z.score(m)
+		x, at, exists := z.lookup(m)
+		cur := x.score
 		if exists {
 			if nx {
 				continue
@@ -146,7 +147,7 @@ func zaddGeneric(c *Client, args [][]byte, flags int) {
 			score = s
 			processed++
 			if s != cur {
-				z.update(string(m), cur, s)
+				z.updateAt(at, x, s)
 				updated++
 			}
 			continue
