@@ -104,7 +104,7 @@ func (z *zsetObj) Rewrite(key string, emit func(args ...[]byte)) {
 
 // score returns member's score.
 func (z *zsetObj) score(m []byte) (float64, bool) {
-	x, _, ok := z.dict.Get(zmember{h: hashKey(m), m: bstr(m)}, cmpZmember)
+	x, _, ok := z.lookup(m)
 	return x.score, ok
 }
 

@@ -90,25 +90,19 @@ func ketamaIndex(points []uint32) ([]uint32, uint) {
 // later bucket, idx[b+1] (or, past the last point, the wrap to 0).
 func (t *Table) ketamaFind(h uint32) int {
 	b := h >> t.pshift
-	lo, hi := int(t.pidx[b]), int(t.pidx[b+1])
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if t.points[m] < h {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == len(t.points) {
-		return 0
-	}
-	return lo
+	return firstAtLeast(t.points, int(t.pidx[b]), int(t.pidx[b+1]), h)
 }
 
 // ketamaSearch returns the index of the first point >= h, or 0 if there is
 // none (the continuum wraps), as twemproxy's ketama_dispatch.
 func ketamaSearch(points []uint32, h uint32) int {
-	lo, hi := 0, len(points)
+	return firstAtLeast(points, 0, len(points), h)
+}
+
+// firstAtLeast returns the index of the first point >= h, searching
+// points[lo:hi] and answering hi if none there is, or 0 past the last
+// point (the continuum wraps).
+func firstAtLeast(points []uint32, lo, hi int, h uint32) int {
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if points[m] < h {
