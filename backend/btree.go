@@ -23,6 +23,11 @@ type btree[T any] struct {
 	root  *bnode[T]
 	n     int
 	owner *btOwner
+	// key, in a tree ordered first by a uniformly spread hash (hashes,
+	// sets, the sorted set's member index), returns an item's hash: a
+	// search then guesses an item's place in a node from it instead of
+	// bisecting the node (see guess). Nil in other trees.
+	key func(T) uint64
 }
 
 // btOwner is a tree's identity for node ownership; a fresh one per tree
@@ -77,7 +82,14 @@ func (t *btree[T]) Len() int { return t.n }
 // Clone returns a tree with the same items that can be modified
 // independently; t must not be modified afterwards.
 func (t *btree[T]) Clone() *btree[T] {
-	return &btree[T]{root: t.root, n: t.n, owner: &btOwner{}}
+	return &btree[T]{root: t.root, n: t.n, owner: &btOwner{}, key: t.key}
+}
+
+// hashed makes t a tree ordered first by the uniformly spread hash key
+// returns (see btree.key), and returns it.
+func (t *btree[T]) hashed(key func(T) uint64) *btree[T] {
+	t.key = key
+	return t
 }
 
 // own returns n when t may modify it, else t's private copy of it.
@@ -356,7 +368,7 @@ func (t *btree[T]) DeleteRange(i, j int) {
 		}
 		return true
 	})
-	*t = *btreeFrom(kept)
+	*t = *btreeFrom(kept).hashed(t.key)
 }
 
 // Ascend calls fn for the items from position from on, in order, until fn
@@ -426,26 +438,101 @@ func descendNode[T any](n *bnode[T], off, pos int, fn func(i int, v T) bool) boo
 // Search returns the position of the first item not less than x under
 // cmp, and whether that item equals x.
 func (t *btree[T]) Search(x T, cmp func(a, b T) int) (int, bool) {
+	pos, n, k := t.descend(x, cmp)
+	return pos, n != nil && k < len(n.items) && cmp(n.items[k], x) == 0
+}
+
+// descend finds the first item not less than x under cmp: its position,
+// and its leaf and index there (nil if every item is less than x).
+func (t *btree[T]) descend(x T, cmp func(a, b T) int) (int, *bnode[T], int) {
 	n := t.root
 	if n == nil {
-		return 0, false
+		return 0, nil, 0
 	}
-	pos := 0
+	pos, sp := 0, wholeSpan
 	for !n.leaf() {
-		k := bsearch(n.lasts, x, cmp)
+		k := t.find(n.lasts, x, cmp, sp)
 		if k == len(n.kids) {
-			return t.n, false // greater than everything
+			return t.n, nil, 0 // greater than everything
 		}
 		for _, s := range n.sizes[:k] {
 			pos += s
 		}
-		n = n.kids[k]
+		n, sp = n.kids[k], t.child(n, k, sp)
 	}
-	k := bsearch(n.items, x, cmp)
-	if k < len(n.items) && cmp(n.items[k], x) == 0 {
-		return pos + k, true
+	k := t.find(n.items, x, cmp, sp)
+	return pos + k, n, k
+}
+
+// span is the range of keys a node's items lie in, as its parent's
+// separators tell (the whole key space at the root), so that guess can
+// interpolate without reading a node's first and last items.
+type span struct{ lo, hi uint64 }
+
+var wholeSpan = span{0, ^uint64(0)}
+
+// child returns the span of the k-th child of the inner node n, whose
+// span is sp.
+func (t *btree[T]) child(n *bnode[T], k int, sp span) span {
+	if t.key == nil {
+		return sp
 	}
-	return pos + k, false
+	if k > 0 {
+		sp.lo = t.key(n.lasts[k-1])
+	}
+	sp.hi = t.key(n.lasts[k])
+	return sp
+}
+
+// find is the index of the first element of s not less than x; sp is the
+// span of s's node.
+func (t *btree[T]) find(s []T, x T, cmp func(a, b T) int, sp span) int {
+	if t.key == nil || len(s) < 8 {
+		return bsearch(s, x, cmp)
+	}
+	return guess(s, x, t.key, cmp, sp)
+}
+
+// guess is bsearch for items sorted first by a uniformly spread hash key:
+// it interpolates x's place from where x's key lies in the span sp of
+// the items' keys, then gallops from there (1, 2, 4... items) to bracket
+// it and bisects the bracket. The guess is usually a few items off, so a
+// search reads a cache line or two of s, where bisecting reads one per
+// halving; an uneven spread (or a wrong span) costs at most about twice
+// a bisection.
+func guess[T any](s []T, x T, key func(T) uint64, cmp func(a, b T) int, sp span) int {
+	n := len(s)
+	k := key(x)
+	var i int
+	switch {
+	case k >= sp.hi:
+		i = n - 1
+	case k > sp.lo:
+		i = min(int(float64(k-sp.lo)/float64(sp.hi-sp.lo)*float64(n)), n-1)
+	}
+	// Bracket x's place in [l, h]: s[l-1] < x (or l == 0) and s[h] >= x
+	// (or h == n).
+	var l, h int
+	if cmp(s[i], x) < 0 {
+		l, h = i+1, n
+		for step := 1; i+step < n; step *= 2 {
+			if cmp(s[i+step], x) >= 0 {
+				h = i + step
+				break
+			}
+			l = i + step + 1
+		}
+	} else {
+		l, h = 0, i
+		for step := 1; i-step >= 0; step *= 2 {
+			if cmp(s[i-step], x) < 0 {
+				l = i - step + 1
+				break
+			}
+			h = i - step
+		}
+	}
+	return l + bsearch(s[l:h], x, cmp)
 }
 
 // bsearch is the index of the first element of s not less than x.
@@ -471,7 +558,7 @@ func (t *btree[T]) Upsert(x T, cmp func(a, b T) int, merge func(old T) T, fresh 
 		t.root = &bnode[T]{owner: t.owner, items: make([]T, 0, 4)}
 	}
 	t.root = t.own(t.root)
-	r, inserted := t.upsert(t.root, x, cmp, merge, fresh)
+	r, inserted := t.upsert(t.root, x, cmp, merge, fresh, wholeSpan)
 	if r != nil {
 		l := t.root
 		t.root = &bnode[T]{owner: t.owner,
@@ -485,22 +572,22 @@ func (t *btree[T]) Upsert(x T, cmp func(a, b T) int, merge func(old T) T, fresh 
 	return inserted
 }
 
-func (t *btree[T]) upsert(n *bnode[T], x T, cmp func(a, b T) int, merge, fresh func(T) T) (*bnode[T], bool) {
+func (t *btree[T]) upsert(n *bnode[T], x T, cmp func(a, b T) int, merge, fresh func(T) T, sp span) (*bnode[T], bool) {
 	if n.leaf() {
-		k := bsearch(n.items, x, cmp)
+		k := t.find(n.items, x, cmp, sp)
 		if k < len(n.items) && cmp(n.items[k], x) == 0 {
 			n.items[k] = merge(n.items[k])
 			return nil, false
 		}
 		return t.insert(n, k, fresh(x)), true
 	}
-	k := bsearch(n.lasts, x, cmp)
+	k := t.find(n.lasts, x, cmp, sp)
 	if k == len(n.kids) {
 		k-- // beyond every item: append to the last child
 	}
 	c := t.own(n.kids[k])
 	n.kids[k] = c
-	r, inserted := t.upsert(c, x, cmp, merge, fresh)
+	r, inserted := t.upsert(c, x, cmp, merge, fresh, t.child(n, k, sp))
 	if inserted && r == nil {
 		n.sizes[k]++
 	}
@@ -518,43 +605,37 @@ func (t *btree[T]) upsert(n *bnode[T], x T, cmp func(a, b T) int, merge, fresh f
 }
 
 // DeleteKey removes the item equal to x under cmp from an ordered tree
-// in one descent, and returns it.
+// and returns it. A miss reads one path and writes nothing.
 func (t *btree[T]) DeleteKey(x T, cmp func(a, b T) int) (T, bool) {
-	var zero T
-	if t.root == nil {
+	// Check presence first without copying a path.
+	if _, ok := t.Search(x, cmp); !ok {
+		var zero T
 		return zero, false
 	}
-	// Check presence first without copying a path (a miss writes nothing).
-	n := t.root
-	for !n.leaf() {
-		k := bsearch(n.lasts, x, cmp)
-		if k == len(n.kids) {
-			return zero, false
-		}
-		n = n.kids[k]
-	}
-	k := bsearch(n.items, x, cmp)
-	if k == len(n.items) || cmp(n.items[k], x) != 0 {
-		return zero, false
-	}
-	t.root = t.own(t.root)
-	v := t.delKey(t.root, x, cmp)
-	t.n--
-	t.shrinkRoot()
-	return v, true
+	return t.DeletePresent(x, cmp), true
 }
 
-func (t *btree[T]) delKey(n *bnode[T], x T, cmp func(a, b T) int) T {
+// DeletePresent removes the item equal to x under cmp, which must be in
+// the tree, in one descent, and returns it.
+func (t *btree[T]) DeletePresent(x T, cmp func(a, b T) int) T {
+	t.root = t.own(t.root)
+	v := t.delKey(t.root, x, cmp, wholeSpan)
+	t.n--
+	t.shrinkRoot()
+	return v
+}
+
+func (t *btree[T]) delKey(n *bnode[T], x T, cmp func(a, b T) int, sp span) T {
 	if n.leaf() {
-		k := bsearch(n.items, x, cmp)
+		k := t.find(n.items, x, cmp, sp)
 		v := n.items[k]
 		n.items = removeAt(n.items, k)
 		return v
 	}
-	k := bsearch(n.lasts, x, cmp)
+	k := t.find(n.lasts, x, cmp, sp)
 	c := t.own(n.kids[k])
 	n.kids[k] = c
-	v := t.delKey(c, x, cmp)
+	v := t.delKey(c, x, cmp, t.child(n, k, sp))
 	n.sizes[k]--
 	if n.sizes[k] == 0 {
 		n.kids = removeAt(n.kids, k)
@@ -569,14 +650,14 @@ func (t *btree[T]) delKey(n *bnode[T], x T, cmp func(a, b T) int) T {
 	return v
 }
 
-// Get returns the item equal to x under cmp.
+// Get returns the item equal to x under cmp, and its position.
 func (t *btree[T]) Get(x T, cmp func(a, b T) int) (T, int, bool) {
-	i, ok := t.Search(x, cmp)
-	if !ok {
+	i, n, k := t.descend(x, cmp)
+	if n == nil || k == len(n.items) || cmp(n.items[k], x) != 0 {
 		var zero T
 		return zero, i, false
 	}
-	return t.At(i), i, true
+	return n.items[k], i, true
 }
 
 // btreeFrom builds a tree holding items in that order, in O(n), with

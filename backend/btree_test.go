@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -117,9 +118,28 @@ func assertSeq(t *testing.T, tr *btree[int], model []int) {
 
 // TestBtreeOrdered: an ordered tree (Search + positional ops) against a
 // sorted slice.
+// TestBtreeOrdered drives an ordered tree and a sorted slice with the
+// same random operations, bisecting nodes (no key) and guessing with
+// keys spread evenly, in clumps and all equal (see guess).
 func TestBtreeOrdered(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  func(int) uint64
+	}{
+		{"bisect", nil},
+		// Keys must sort like the items: the searches include -1.
+		{"even", func(x int) uint64 { return uint64(x+1) << 40 }},
+		{"clumps", func(x int) uint64 { return uint64((x + 1) / 700) }},
+		{"skewed", func(x int) uint64 { return uint64(x+1) * uint64(x+1) * uint64(x+1) }},
+		{"equal", func(int) uint64 { return 7 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBtreeOrdered(t, tc.key) })
+	}
+}
+
+func testBtreeOrdered(t *testing.T, key func(int) uint64) {
 	r := rand.New(rand.NewPCG(3, 4))
-	tr := newBtree[int]()
+	tr := newBtree[int]().hashed(key)
 	var model []int
 	c := cmp.Compare[int]
 	for step := 0; step < 50000; step++ {
@@ -134,6 +154,9 @@ func TestBtreeOrdered(t *testing.T) {
 		if i != j || found != mfound {
 			t.Fatalf("Search(%d) = %d %v, want %d %v", x, i, found, j, mfound)
 		}
+		if v, gi, ok := tr.Get(x, c); gi != j || ok != mfound || (ok && v != x) {
+			t.Fatalf("Get(%d) = %d %d %v, want %d %d %v", x, v, gi, ok, x, j, mfound)
+		}
 		switch {
 		case found && step%3 == 0:
 			// Upsert of a present item replaces it in place.
@@ -143,6 +166,11 @@ func TestBtreeOrdered(t *testing.T) {
 		case found && step%5 == 0:
 			if v, ok := tr.DeleteKey(x, c); !ok || v != x {
 				t.Fatalf("DeleteKey(%d) = %d %v", x, v, ok)
+			}
+			model = slices.Delete(model, j, j+1)
+		case found && step%2 == 0:
+			if v := tr.DeletePresent(x, c); v != x {
+				t.Fatalf("DeletePresent(%d) = %d", x, v)
 			}
 			model = slices.Delete(model, j, j+1)
 		case found:
@@ -159,12 +187,24 @@ func TestBtreeOrdered(t *testing.T) {
 		}
 		if step%5000 == 0 {
 			tr = tr.Clone()
+			if (tr.key == nil) != (key == nil) {
+				t.Fatal("Clone lost the tree's key")
+			}
+		}
+		if step == 40000 {
+			// A large range deletion rebuilds the tree: it keeps its key.
+			lo := len(model) / 4
+			tr.DeleteRange(lo, len(model)-lo)
+			model = slices.Delete(model, lo, len(model)-lo)
+			if (tr.key == nil) != (key == nil) {
+				t.Fatal("DeleteRange lost the tree's key")
+			}
 		}
 	}
 	if err := tr.check(c); err != nil {
 		t.Fatal(err)
 	}
-	built := btreeFrom(model)
+	built := btreeFrom(model).hashed(key)
 	if err := built.check(c); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +219,89 @@ func TestBtreeOrdered(t *testing.T) {
 		b := btreeFrom(model[:n])
 		if err := b.check(c); err != nil {
 			t.Fatalf("btreeFrom(%d): %v", n, err)
+		}
+	}
+}
+
+// TestGuess compares guess with bsearch for every place in runs of 1 to
+// 70 items whose keys are spread evenly, clumped, skewed, equal or
+// colliding (equal keys, items told apart by cmp), with right and wrong
+// spans.
+func TestGuess(t *testing.T) {
+	type item struct {
+		k uint64
+		s int
+	}
+	c := func(a, b item) int {
+		if x := cmp.Compare(a.k, b.k); x != 0 {
+			return x
+		}
+		return cmp.Compare(a.s, b.s)
+	}
+	key := func(x item) uint64 { return x.k }
+	r := rand.New(rand.NewPCG(5, 6))
+	gens := map[string]func(i int) uint64{
+		"random": func(int) uint64 { return r.Uint64() },
+		"clumps": func(int) uint64 { return uint64(r.IntN(3)) << 62 },
+		"skewed": func(i int) uint64 { return 1 << (i % 64) },
+		"equal":  func(int) uint64 { return 42 },
+		"ends":   func(i int) uint64 { return [2]uint64{0, ^uint64(0)}[r.IntN(2)] },
+	}
+	for name, gen := range gens {
+		for n := 1; n <= 70; n++ {
+			s := make([]item, n)
+			for i := range s {
+				s[i] = item{gen(i), 2 * r.IntN(4)}
+			}
+			slices.SortFunc(s, c)
+			s = slices.CompactFunc(s, func(a, b item) bool { return c(a, b) == 0 })
+			var probes []item
+			for _, x := range s {
+				probes = append(probes, x, item{x.k, x.s - 1}, item{x.k, x.s + 1}, item{x.k + 1, 0}, item{x.k - 1, 9})
+			}
+			probes = append(probes, item{0, -1}, item{^uint64(0), 99}, item{r.Uint64(), 0})
+			// The span a parent gives (the previous sibling's last key to
+			// this node's last), the whole key space, and wrong ones.
+			spans := []span{{s[0].k - 1, s[len(s)-1].k}, wholeSpan, {r.Uint64(), r.Uint64()}, {5, 5}, {^uint64(0), 0}}
+			for _, sp := range spans {
+				for _, x := range probes {
+					if got, want := guess(s, x, key, c, sp), bsearch(s, x, c); got != want {
+						t.Fatalf("%s, %d items, span %v: guess(%v) = %d, bsearch %d", name, len(s), sp, x, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestHashedTrees checks that every way a hash, a set or a sorted set
+// gets its tree form gives the tree its hash key (a tree without it
+// still works, only slower).
+func TestHashedTrees(t *testing.T) {
+	lim := &typeLimits{}
+	lim.store(DefaultConfig())
+	h := newHashObj()
+	for i := range 600 {
+		h.set([]byte(strconv.Itoa(i)), []byte("v"))
+		h.checkLen(lim)
+	}
+	s := newSetFor([]byte("1"))
+	for i := range 600 {
+		s.add(lim, []byte(strconv.Itoa(i)))
+	}
+	z := newZsetObj(false)
+	z.insert("a", 1)
+	trees := map[string]bool{
+		"hash":            h.big != nil && h.big.key != nil,
+		"hash clone":      h.Clone().(*hashObj).big.key != nil,
+		"set from intset": s.big != nil && s.big.key != nil,
+		"set":             newSetFor([]byte("x")).big.key != nil,
+		"zset dict":       z.dict.key != nil,
+		"zset from items": zsetFromSorted([]zitem{{1, "a"}}, false).dict.key != nil,
+	}
+	for name, ok := range trees {
+		if !ok {
+			t.Errorf("%s: tree without its hash key", name)
 		}
 	}
 }

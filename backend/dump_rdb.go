@@ -377,7 +377,7 @@ func setValue(elems [][]byte, lim *typeLimits, err error) (restoredValue, error)
 	}
 	s := newSetFor(elems[0])
 	if int64(len(elems)) > lim.setIntset.Load() {
-		s = &setObj{big: newBtree[setEntry]()}
+		s = &setObj{big: newSetTree()}
 	}
 	for _, e := range elems {
 		if !s.add(lim, e) {

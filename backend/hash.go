@@ -33,6 +33,8 @@ func cmpHashEntry(a, b hashEntry) int {
 	return strings.Compare(a.f, b.f)
 }
 
+func hashEntryKey(e hashEntry) uint64 { return e.h }
+
 func newHashObj() *hashObj { return &hashObj{listpack: true, small: []hashPair{}} }
 
 func (h *hashObj) Type() string { return "hash" }
@@ -194,7 +196,7 @@ func (h *hashObj) toBig() {
 	if h.big != nil {
 		return
 	}
-	t := newBtree[hashEntry]()
+	t := newBtree[hashEntry]().hashed(hashEntryKey)
 	for _, p := range h.small {
 		x := hashEntry{h: hashKeyString(p.f), f: p.f, v: p.v}
 		i, _ := t.Search(x, cmpHashEntry)

@@ -21,6 +21,11 @@ type setEntry struct {
 	m string
 }
 
+func setEntryKey(e setEntry) uint64 { return e.h }
+
+// newSetTree is an empty tree-form set.
+func newSetTree() *btree[setEntry] { return newBtree[setEntry]().hashed(setEntryKey) }
+
 func cmpSetEntry(a, b setEntry) int {
 	if c := cmp.Compare(a.h, b.h); c != 0 {
 		return c
@@ -34,7 +39,7 @@ func newSetFor(first []byte) *setObj {
 	if _, ok := parseInt(first); ok {
 		return &setObj{ints: []int64{}}
 	}
-	return &setObj{big: newBtree[setEntry]()}
+	return &setObj{big: newSetTree()}
 }
 
 func (s *setObj) Type() string { return "set" }
@@ -178,7 +183,7 @@ func (s *setObj) toBig() {
 		items[i] = setEntry{hashKeyString(m), m}
 	}
 	slices.SortFunc(items, cmpSetEntry)
-	s.big, s.ints = btreeFrom(items), nil
+	s.big, s.ints = btreeFrom(items).hashed(setEntryKey), nil
 }
 
 // setFrom builds a set of members (deduplicated), with the encoding Redis

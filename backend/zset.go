@@ -43,6 +43,8 @@ func cmpZitem(a, b zitem) int {
 	return strings.Compare(a.m, b.m)
 }
 
+func zmemberKey(e zmember) uint64 { return e.h }
+
 func cmpZmember(a, b zmember) int {
 	if c := cmp.Compare(a.h, b.h); c != 0 {
 		return c
@@ -51,7 +53,7 @@ func cmpZmember(a, b zmember) int {
 }
 
 func newZsetObj(listpack bool) *zsetObj {
-	return &zsetObj{ord: newBtree[zitem](), dict: newBtree[zmember](), listpack: listpack}
+	return &zsetObj{ord: newBtree[zitem](), dict: newBtree[zmember]().hashed(zmemberKey), listpack: listpack}
 }
 
 func (z *zsetObj) Type() string { return "zset" }
@@ -148,7 +150,7 @@ func (z *zsetObj) lookup(m []byte) (zmember, int, bool) {
 // of the dict, and both trees keep sharing the member's string.
 func (z *zsetObj) updateAt(i int, x zmember, s float64) {
 	s = z.stored(s)
-	z.ord.DeleteKey(zitem{x.score, x.m}, cmpZitem)
+	z.ord.DeletePresent(zitem{x.score, x.m}, cmpZitem)
 	z.ord.Upsert(zitem{s, x.m}, cmpZitem, func(o zitem) zitem { return o }, func(x zitem) zitem { return x })
 	x.score = s
 	z.dict.Set(i, x)
@@ -160,7 +162,7 @@ func (z *zsetObj) remove(m []byte) bool {
 	if !ok {
 		return false
 	}
-	z.ord.DeleteKey(zitem{x.score, x.m}, cmpZitem)
+	z.ord.DeletePresent(zitem{x.score, x.m}, cmpZitem)
 	return true
 }
 
@@ -200,7 +202,7 @@ func zsetFromSorted(items []zitem, listpack bool) *zsetObj {
 		ms[i] = zmember{h: hashKeyString(it.m), m: it.m, score: it.score}
 	}
 	slices.SortFunc(ms, cmpZmember)
-	z.dict = btreeFrom(ms)
+	z.dict = btreeFrom(ms).hashed(zmemberKey)
 	return z
 }
 
