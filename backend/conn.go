@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -175,6 +176,17 @@ func (s *Server) serveConn(c *Client) {
 			}
 		}
 		s.endBatch(c)
+		if c.w.Len() > 0 {
+			// Let the other connections made runnable by the same network
+			// poll run their commands first, so that the replies go out
+			// back to back, as Redis writes them all before it sleeps
+			// again: a client (redis-benchmark, a proxy) reading many
+			// connections is then woken once for several replies, not
+			// once per reply, a wake-up costing more than the write. HSET
+			// -P 16: 0.95 -> 0.79 us of CPU per command, ZADD 1.9 -> 1.4;
+			// commands cheaper than a wake-up do not change.
+			runtime.Gosched()
+		}
 		if c.w.Flush() != nil {
 			return
 		}
