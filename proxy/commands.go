@@ -43,6 +43,9 @@ const (
 	// kindFanout commands go to every shard and their replies are merged
 	// as fan says (KEYS, DBSIZE, RANDOMKEY, FLUSHALL, FLUSHDB; scan.go).
 	kindFanout
+	// kindPubSubQuery is PUBSUB: fanned out as its subcommand says
+	// (pubsub_query.go).
+	kindPubSubQuery
 )
 
 // fanKind is how the replies of a kindFanout command are merged.
@@ -53,6 +56,9 @@ const (
 	fanConcat                // arrays concatenated (KEYS)
 	fanAllOK                 // +OK once every shard said OK (FLUSHALL, FLUSHDB)
 	fanRandom                // one non-nil reply picked at random (RANDOMKEY)
+	fanUnion                 // arrays of names merged, each name once (PUBSUB CHANNELS)
+	fanNumsub                // name/count arrays with the counts added (PUBSUB NUMSUB)
+	fanMax                   // the largest integer (PUBSUB NUMPAT)
 )
 
 // keyFinder says where a command's keys are.
@@ -217,6 +223,7 @@ var commandTable = [...]cmdInfo{
 	{name: "psubscribe", arity: -2, flags: "pubsub,noscript,loading,stale", first: 0, last: 0, step: 0, kind: kindPubSub},
 	{name: "pttl", arity: 2, flags: "readonly,fast", first: 1, last: 1, step: 1, kind: kindSingle},
 	{name: "publish", arity: 3, flags: "pubsub,loading,stale,fast", first: 0, last: 0, step: 0, kind: kindPublish},
+	{name: "pubsub", arity: -2, flags: "", first: 0, last: 0, step: 0, kind: kindPubSubQuery},
 	{name: "punsubscribe", arity: -1, flags: "pubsub,noscript,loading,stale", first: 0, last: 0, step: 0, kind: kindPubSub},
 	{name: "quit", arity: -1, flags: "noscript,loading,stale,fast,no_auth,allow_busy", first: 0, last: 0, step: 0, kind: kindLocal},
 	{name: "randomkey", arity: 1, flags: "readonly", first: 0, last: 0, step: 0, kind: kindFanout, fan: fanRandom},

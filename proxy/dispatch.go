@@ -69,6 +69,8 @@ func (s *session) dispatch(req *request, c *command) {
 		s.scan(req, ci, c)
 	case kindFanout:
 		s.fanout(req, ci, c)
+	case kindPubSubQuery:
+		s.pubsubQuery(req, ci, c)
 	}
 }
 

@@ -210,7 +210,7 @@ func (s *session) fanout(req *request, ci *cmdInfo, c *command) {
 	}
 	switch len(shards) {
 	case 0:
-		req.reply = appendFanoutEmpty(req.reply[:0], ci.fan)
+		req.reply = appendFanoutEmpty(req.reply[:0], ci.fan, c.args)
 		req.complete()
 		return
 	case 1:
@@ -230,7 +230,7 @@ func (s *session) fanout(req *request, ci *cmdInfo, c *command) {
 }
 
 // appendFanoutEmpty is the reply of a fan-out command over no shard.
-func appendFanoutEmpty(b []byte, fan fanKind) []byte {
+func appendFanoutEmpty(b []byte, fan fanKind, args [][]byte) []byte {
 	switch fan {
 	case fanSum:
 		return appendInt(b, 0)
@@ -238,6 +238,16 @@ func appendFanoutEmpty(b []byte, fan fanKind) []byte {
 		return appendArrayLen(b, 0)
 	case fanRandom:
 		return appendNil(b)
+	case fanMax:
+		return appendInt(b, 0)
+	case fanUnion:
+		return appendArrayLen(b, 0)
+	case fanNumsub: // PUBSUB NUMSUB channel...: each with no subscriber
+		b = appendArrayLen(b, 2*(len(args)-2))
+		for _, ch := range args[2:] {
+			b = appendInt(appendBulk(b, ch), 0)
+		}
+		return b
 	}
 	return append(b, replyOK...)
 }
@@ -288,5 +298,11 @@ func (r *request) mergeFanout() {
 			return
 		}
 		r.reply = append(r.reply[:0], found[rand.IntN(len(found))].reply...)
+	case fanUnion:
+		r.mergeUnion()
+	case fanNumsub:
+		r.mergeNumsub()
+	case fanMax:
+		r.mergeMax()
 	}
 }
