@@ -38,6 +38,11 @@ type Client struct {
 	raw  []byte
 	args [][]byte // the current command's arguments
 	quit bool     // QUIT: close after the reply
+	// strs gathers a reply's strings under the shard lock, to be written
+	// after it (gather, bulkStrings); reused so that LRANGE, HGETALL...
+	// allocate nothing: with a large keyspace each garbage collection
+	// scans it all, and its frequency follows the allocations.
+	strs []string
 	// failed is set when the current command replied with an error.
 	failed bool
 	atomic bool // inside atomically (EXEC)
@@ -158,8 +163,33 @@ func (c *Client) nullArray()          { c.w.WriteRaw([]byte("*-1\r\n")) }
 func (c *Client) int(n int64)         { c.w.WriteInt64(n) }
 func (c *Client) bulk(b []byte)       { c.w.WriteBulk(b) }
 func (c *Client) bulkString(s string) { c.w.WriteBulkString(s) }
-func (c *Client) array(n int)         { c.w.WriteArray(n) }
-func (c *Client) status(s string)     { c.w.WriteString(s) }
+
+// gather returns the client's reusable slice for a reply's strings,
+// empty, with room for n.
+func (c *Client) gather(n int) []string {
+	if cap(c.strs) < n {
+		c.strs = make([]string, 0, n)
+	}
+	return c.strs[:0]
+}
+
+// bulkStrings replies with out, an array of bulk strings from gather,
+// and keeps its storage (not the strings) for the next reply.
+func (c *Client) bulkStrings(out []string) {
+	c.array(len(out))
+	for _, s := range out {
+		c.bulkString(s)
+	}
+	clear(out)
+	if cap(out) <= 4096 {
+		c.strs = out[:0]
+	} else {
+		c.strs = nil
+	}
+}
+
+func (c *Client) array(n int)     { c.w.WriteArray(n) }
+func (c *Client) status(s string) { c.w.WriteString(s) }
 
 func (c *Client) setName(n string) {
 	c.mu.Lock()

@@ -251,13 +251,13 @@ func hgetallCmd(fields, values bool) func(c *Client, args [][]byte) {
 		if !ok {
 			return
 		}
-		var out []string
+		out := c.gather(0)
 		if found {
 			per := 1
 			if fields && values {
 				per = 2
 			}
-			out = make([]string, 0, per*h.Len())
+			out = c.gather(per * h.Len())
 			h.each(func(f, v string) bool {
 				if fields {
 					out = append(out, f)
@@ -269,10 +269,7 @@ func hgetallCmd(fields, values bool) func(c *Client, args [][]byte) {
 			})
 		}
 		c.commit()
-		c.array(len(out))
-		for _, s := range out {
-			c.bulkString(s)
-		}
+		c.bulkStrings(out)
 	}
 }
 

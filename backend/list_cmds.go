@@ -172,10 +172,10 @@ func cmdLRange(c *Client, args [][]byte) {
 		c.err(errWrongType)
 		return
 	}
-	var out []string
+	out := c.gather(0)
 	if found {
 		if s, e, ok := rangeBounds(start, end, l.Len()); ok {
-			out = make([]string, 0, e-s+1)
+			out = c.gather(e - s + 1)
 			l.t.Ascend(s, func(i int, v string) bool {
 				out = append(out, v)
 				return i < e
@@ -183,10 +183,7 @@ func cmdLRange(c *Client, args [][]byte) {
 		}
 	}
 	c.commit()
-	c.array(len(out))
-	for _, v := range out {
-		c.bulkString(v)
-	}
+	c.bulkStrings(out)
 }
 
 func cmdLIndex(c *Client, args [][]byte) {
