@@ -42,7 +42,9 @@ type Client struct {
 	// after it (gather, bulkStrings); reused so that LRANGE, HGETALL...
 	// allocate nothing: with a large keyspace each garbage collection
 	// scans it all, and its frequency follows the allocations.
-	strs []string
+	strs   []string
+	zitems []zitem // the same for ZRANGE and its variants
+	num    []byte  // a formatted number of a reply (ZRANGE's scores)
 	// failed is set when the current command replied with an error.
 	failed bool
 	atomic bool // inside atomically (EXEC)

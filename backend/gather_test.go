@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestGatherReuse: LRANGE, HGETALL, HKEYS and HVALS gather their strings
-// in one reused slice per client; pipelined one after the other, large
-// (beyond what is kept) and small, empty and missing, every reply is
-// whole and none carries another's strings.
+// TestGatherReuse: LRANGE, HGETALL, HKEYS, HVALS and ZRANGE gather their
+// replies in slices reused per client; pipelined one after the other,
+// large (beyond what is kept) and small, empty and missing, every reply
+// is whole and none carries another's strings or scores.
 func TestGatherReuse(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s.addr())
@@ -23,6 +23,15 @@ func TestGatherReuse(t *testing.T) {
 	c.do(append([]string{"RPUSH", "l"}, list...)...)
 	c.do(append([]string{"HSET", "h"}, hash...)...)
 	c.do("HSET", "small", "a", "1")
+	zadd := []string{"ZADD", "z"}
+	var members, withScores []string
+	for i := range 5000 {
+		m := "m" + strconv.Itoa(i)
+		zadd = append(zadd, strconv.Itoa(i), m)
+		members = append(members, m)
+		withScores = append(withScores, m, strconv.Itoa(i))
+	}
+	c.do(zadd...)
 
 	bulks := func(items []string) string {
 		var b strings.Builder
@@ -49,6 +58,14 @@ func TestGatherReuse(t *testing.T) {
 		{[]string{"LRANGE", "l", "5", "1"}, "*0\r\n"},
 		{[]string{"HGETALL", "nosuch"}, "*0\r\n"},
 		{[]string{"LRANGE", "l", "10", "11"}, bulks(list[10:12])},
+		{[]string{"ZRANGE", "z", "0", "-1", "WITHSCORES"}, bulks(withScores)},
+		{[]string{"ZRANGE", "z", "0", "2"}, bulks(members[:3])},
+		{[]string{"ZREVRANGE", "z", "0", "1", "WITHSCORES"}, bulks([]string{"m4999", "4999", "m4998", "4998"})},
+		{[]string{"ZRANGEBYSCORE", "z", "10", "12"}, bulks(members[10:13])},
+		{[]string{"ZRANGE", "nosuch", "0", "-1"}, "*0\r\n"},
+		{[]string{"ZRANGE", "z", "(4997", "+inf", "BYSCORE", "WITHSCORES"}, bulks(withScores[2*4998:])},
+		{[]string{"ZRANGESTORE", "dst", "z", "0", "1"}, ":2\r\n"},
+		{[]string{"ZRANGE", "dst", "0", "-1", "WITHSCORES"}, bulks(withScores[:4])},
 	}
 	if !strings.HasPrefix(all, "*600\r\n") {
 		t.Fatalf("HGETALL h: %.40q", all)

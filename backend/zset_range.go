@@ -1,6 +1,9 @@
 package backend
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Sorted set ranges (t_zset.c zrangeGenericCommand and friends): by rank,
 // by score (zslParseRange) and by member (zslParseLexRange), forward or
@@ -265,17 +268,16 @@ func parseZrange(args [][]byte, at int, store bool, kind, dir int) (zrangeQuery,
 	return q, ""
 }
 
-// run returns the selected members in reply order.
-func (q *zrangeQuery) run(z *zsetObj) []zitem {
+// run appends the selected members to out in reply order.
+func (q *zrangeQuery) run(z *zsetObj, out []zitem) []zitem {
 	n := z.Len()
 	rev := q.dir == dirReverse
-	var out []zitem
 	if q.kind == rangeRank {
 		s, e, ok := rangeBounds(q.start, q.end, n)
 		if !ok {
-			return nil
+			return out
 		}
-		out = make([]zitem, 0, e-s+1)
+		out = slices.Grow(out, e-s+1)
 		if rev {
 			z.ord.Descend(n-1-s, func(i int, it zitem) bool {
 				out = append(out, it)
@@ -290,7 +292,7 @@ func (q *zrangeQuery) run(z *zsetObj) []zitem {
 		return out
 	}
 	if q.offset > 0 && q.offset >= int64(n) {
-		return nil
+		return out
 	}
 	var from, to int
 	if q.kind == rangeScore {
@@ -300,12 +302,12 @@ func (q *zrangeQuery) run(z *zsetObj) []zitem {
 	}
 	if from >= to || q.offset < 0 {
 		// A negative offset walks off the end in Redis: nothing.
-		return nil
+		return out
 	}
 	if rev {
 		from, to = to-1-int(min(q.offset, int64(to-from))), from-1
 		if from <= to {
-			return nil
+			return out
 		}
 		z.ord.Descend(from, func(i int, it zitem) bool {
 			if i <= to || (q.limit >= 0 && int64(len(out)) >= q.limit) {
@@ -338,9 +340,10 @@ func zrangeCmd(kind, dir int) func(c *Client, args [][]byte) {
 		if !ok {
 			return
 		}
-		var out []zitem
+		// Gathered in the client's reused slice (see Client.strs).
+		out := c.zitems[:0]
 		if found {
-			out = q.run(z)
+			out = q.run(z, out)
 		}
 		c.commit()
 		if q.withScores {
@@ -351,8 +354,15 @@ func zrangeCmd(kind, dir int) func(c *Client, args [][]byte) {
 		for _, it := range out {
 			c.bulkString(it.m)
 			if q.withScores {
-				c.bulk(appendScore(nil, it.score))
+				c.num = appendScore(c.num[:0], it.score)
+				c.bulk(c.num)
 			}
+		}
+		clear(out)
+		if cap(out) <= 4096 {
+			c.zitems = out[:0]
+		} else {
+			c.zitems = nil
 		}
 	}
 }
@@ -374,7 +384,7 @@ func cmdZRangeStore(c *Client, args [][]byte) {
 	}
 	var out []zitem
 	if found {
-		out = q.run(z)
+		out = q.run(z, nil)
 	}
 	storeZset(c, tx, dst, out)
 	c.emitSelf(tx)
