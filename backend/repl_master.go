@@ -51,7 +51,11 @@ type replicaConn struct {
 	ackTime atomic.Int64 // unix ms of the last ACK
 	sentOff atomic.Int64 // stream offset sent so far
 	// bulkDone: the snapshot was sent; the next ACK puts the replica online.
+	// earlyAck: an ACK came before the sender marked bulkDone (the replica
+	// read the whole payload while the sender was still finishing its
+	// write): the sender puts the replica online itself (goOnline).
 	bulkDone atomic.Bool
+	earlyAck atomic.Bool
 	softAt   time.Time // since when over the soft limit (cron only)
 
 	snap   *Snapshot // full resync: the snapshot to send first
@@ -286,6 +290,9 @@ func (rc *replicaConn) serve() {
 			return
 		}
 		rc.bulkDone.Store(true)
+		if rc.earlyAck.Load() {
+			rc.goOnline()
+		}
 		s.log.Info("Synchronization with replica succeeded, waiting for its ACK", "replica", rc.name())
 	}
 	var buf []byte
@@ -351,13 +358,28 @@ func (rc *replicaConn) acked(off int64) {
 	if off > rc.ackOff.Load() {
 		rc.ackOff.Store(off)
 	}
-	if rc.state.Load() == replicaSendBulk && rc.bulkDone.Load() {
-		// The first ACK after the snapshot: the replica loaded it.
-		if rc.state.CompareAndSwap(replicaSendBulk, replicaOnline) {
-			rc.r.refreshGood(time.Now())
+	if rc.state.Load() == replicaSendBulk {
+		// The first ACK after the snapshot: the replica loaded it. Seen
+		// before the sender marked the snapshot sent, it leaves that to
+		// the sender (bulkDone and earlyAck are stored, then the other
+		// loaded, in opposite orders: one of the two sees the other's).
+		if rc.bulkDone.Load() {
+			rc.goOnline()
+		} else {
+			rc.earlyAck.Store(true)
+			if rc.bulkDone.Load() {
+				rc.goOnline()
+			}
 		}
 	}
 	rc.r.refreshAcks()
+}
+
+// goOnline moves a replica that loaded its snapshot to online (once).
+func (rc *replicaConn) goOnline() {
+	if rc.state.CompareAndSwap(replicaSendBulk, replicaOnline) {
+		rc.r.refreshGood(time.Now())
+	}
 }
 
 // stop asks the sender to end (idempotent).
