@@ -182,12 +182,18 @@ func (c *Client) bulkStrings(out []string) {
 	for _, s := range out {
 		c.bulkString(s)
 	}
+	c.strs = reuse(out)
+}
+
+// reuse returns a reply's gathered slice emptied for the next reply,
+// without references to what it held (so that can be freed), or nil if
+// it grew too large to keep.
+func reuse[T any](out []T) []T {
 	clear(out)
-	if cap(out) <= 4096 {
-		c.strs = out[:0]
-	} else {
-		c.strs = nil
+	if cap(out) > 4096 {
+		return nil
 	}
+	return out[:0]
 }
 
 func (c *Client) array(n int)     { c.w.WriteArray(n) }

@@ -358,12 +358,7 @@ func zrangeCmd(kind, dir int) func(c *Client, args [][]byte) {
 				c.bulk(c.num)
 			}
 		}
-		clear(out)
-		if cap(out) <= 4096 {
-			c.zitems = out[:0]
-		} else {
-			c.zitems = nil
-		}
+		c.zitems = reuse(out)
 	}
 }
 

@@ -174,14 +174,24 @@ func clip(b []byte, n int) string {
 // mergeSum replies with the sum of the shards' integer replies (DEL,
 // EXISTS, ... split per shard; DBSIZE over every shard).
 func (r *request) mergeSum() {
-	var sum int64
-	for _, sub := range r.subs {
+	r.mergeInts(func(acc, n int64) int64 { return acc + n })
+}
+
+// mergeInts replies with the shards' integer replies folded by f, from
+// the first one.
+func (r *request) mergeInts(f func(acc, n int64) int64) {
+	var acc int64
+	for i, sub := range r.subs {
 		n, ok := intReply(sub.reply)
 		if !ok {
 			r.unexpected(sub)
 			return
 		}
-		sum += n
+		if i == 0 {
+			acc = n
+		} else {
+			acc = f(acc, n)
+		}
 	}
-	r.reply = appendInt(r.reply[:0], sum)
+	r.reply = appendInt(r.reply[:0], acc)
 }

@@ -132,16 +132,5 @@ func (r *request) mergeNumsub() {
 
 // mergeMax replies with the largest of the shards' integer replies.
 func (r *request) mergeMax() {
-	var m int64
-	for i, sub := range r.subs {
-		n, ok := intReply(sub.reply)
-		if !ok {
-			r.unexpected(sub)
-			return
-		}
-		if i == 0 || n > m {
-			m = n
-		}
-	}
-	r.reply = appendInt(r.reply[:0], m)
+	r.mergeInts(func(acc, n int64) int64 { return max(acc, n) })
 }
