@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/list unit/type/list-2
 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/expire
 unit/keyspace unit/multi unit/info-command unit/auth unit/dump unit/scan
-unit/protocol unit/quit unit/pause unit/pubsub"
+unit/protocol unit/quit unit/pause unit/pubsub unit/bitops unit/bitfield"
 
 # Tags denied in external mode: the tests use DEBUG, replication between
 # servers the suite starts itself, or maxmemory; resp3 makes the suite skip
@@ -33,9 +33,6 @@ DENY_TAGS="-needs:debug -needs:repl -needs:config-maxmemory -resp3"
 # needing something shardis-server deliberately lacks.
 SKIPS='unit/type/incr|INCR uses shared objects in the 0-9999 range|OBJECT REFCOUNT (shared integer objects are a redis-server memory detail)
 unit/type/incr|INCR can modify objects in-place|OBJECT REFCOUNT (in-place modification of a shared object is a redis-server memory detail)
-unit/type/string|/^SETBIT |bit commands (SETBIT GETBIT BITCOUNT ...) are not provided
-unit/type/string|/^GETBIT |bit commands are not provided
-unit/type/string|/^LCS |LCS is not provided
 unit/type/hash|/RESP3|RESP3 (HELLO 3) is not provided: shardis-server speaks RESP2
 unit/type/zset|/RESP3|RESP3 (HELLO 3) is not provided
 unit/keyspace|/^COPY |COPY is not provided
@@ -47,6 +44,7 @@ unit/pause|Test special commands are paused by RO|HyperLogLog (PFADD, PFCOUNT) i
 unit/pause|/script|scripting (EVAL, SCRIPT LOAD) is not provided
 unit/pubsub|PubSub messages with CLIENT REPLY OFF|RESP3 (HELLO 3) and CLIENT REPLY are not provided
 unit/pubsub|/^Keyspace notifications|keyspace notifications (notify-keyspace-events) are not provided
+unit/bitops|SETBIT/BITFIELD only increase dirty when the value changed|rdb_changes_since_last_save is not counted by shardis-server (always 0); that such writes store and emit nothing is checked by TestBitopsEdges (WATCH)
 unit/type/string|SETRANGE against integer-encoded key|OBJECT ENCODING of a string is derived from its value: shardis-server reports int for 2234 after SETRANGE, Redis keeps raw once modified in place'
 
 # Tests that send a command on one connection and, without waiting for
