@@ -317,14 +317,9 @@ func bitfieldGeneric(c *Client, args [][]byte, ro bool) {
 		c.err(errBitfieldRO)
 		return
 	}
-	e, sh, found := tx.lookup(key)
-	if found && e.isObject() {
-		c.err(errWrongType)
+	old, sh, found, ok := stringForWrite(c, tx, key)
+	if !ok {
 		return
-	}
-	old := ""
-	if found {
-		old = e.str()
 	}
 	n := max(len(old), int(highest>>3)+1)
 	grown := !found || n != len(old)

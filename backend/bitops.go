@@ -94,6 +94,21 @@ func newBitmapEntry(key []byte, old string, n int) (entry, []byte) {
 	return e, b[len(key):]
 }
 
+// stringForWrite looks key up for a bit write (lookupStringForBitCommand):
+// its string value, its shard and whether it exists; false once WRONGTYPE
+// is replied.
+func stringForWrite(c *Client, tx *Tx, key []byte) (old string, sh *shard, found, ok bool) {
+	e, sh, found := tx.lookup(key)
+	if found && e.isObject() {
+		c.err(errWrongType)
+		return "", nil, false, false
+	}
+	if found {
+		old = e.str()
+	}
+	return old, sh, found, true
+}
+
 func cmdSetBit(c *Client, args [][]byte) {
 	off, ok := parseBitOffset(args[2], false, 0, bitOffsetLimit(c))
 	if !ok {
@@ -109,14 +124,9 @@ func cmdSetBit(c *Client, args [][]byte) {
 	tx := c.begin()
 	tx.lockKey(key)
 	defer c.commit()
-	e, sh, found := tx.lookup(key)
-	if found && e.isObject() {
-		c.err(errWrongType)
+	old, sh, found, ok := stringForWrite(c, tx, key)
+	if !ok {
 		return
-	}
-	old := ""
-	if found {
-		old = e.str()
 	}
 	i := int(off >> 3)
 	shift := 7 - off&7
@@ -136,16 +146,23 @@ func cmdSetBit(c *Client, args [][]byte) {
 	c.int(was)
 }
 
+// readStringKey is readString in a Tx of its own: the value stays valid
+// after the unlock (stored strings are immutable).
+func readStringKey(c *Client, key []byte) (v string, found, wrong bool) {
+	tx := c.begin()
+	tx.lockKey(key)
+	v, found, wrong = readString(tx, key)
+	c.commit()
+	return v, found, wrong
+}
+
 func cmdGetBit(c *Client, args [][]byte) {
 	off, ok := parseBitOffset(args[2], false, 0, bitOffsetLimit(c))
 	if !ok {
 		c.err(errBitOffset)
 		return
 	}
-	tx := c.begin()
-	tx.lockKey(args[1])
-	v, found, wrong := readString(tx, args[1])
-	c.commit()
+	v, found, wrong := readStringKey(c, args[1])
 	if wrong {
 		c.err(errWrongType)
 		return
@@ -203,10 +220,7 @@ func parseBitUnit(b []byte) (isbit, ok bool) {
 }
 
 func cmdBitCount(c *Client, args [][]byte) {
-	tx := c.begin()
-	tx.lockKey(args[1])
-	v, found, wrong := readString(tx, args[1])
-	c.commit()
+	v, found, wrong := readStringKey(c, args[1])
 	switch {
 	case !found:
 		c.int(0)
@@ -304,10 +318,7 @@ func cmdBitPos(c *Client, args [][]byte) {
 		c.err(errBitArg)
 		return
 	}
-	tx := c.begin()
-	tx.lockKey(args[1])
-	v, found, wrong := readString(tx, args[1])
-	c.commit()
+	v, found, wrong := readStringKey(c, args[1])
 	switch {
 	case !found:
 		// A missing key is an infinite run of zeros.
@@ -469,19 +480,12 @@ func cmdBitOp(c *Client, args [][]byte) {
 }
 
 // bitop computes op over srcs into res (len(res) is the longest source;
-// shorter sources are zero padded): 8 bytes at a time while every source
-// has them, then byte by byte.
+// shorter sources are zero padded), 8 bytes at a time.
 func bitop(res []byte, op int, srcs []string) {
-	minlen := len(res)
-	for _, s := range srcs {
-		minlen = min(minlen, len(s))
-	}
-	j := 0
-	for ; j+8 <= minlen; j += 8 {
-		w := binary.LittleEndian.Uint64(sbytes(srcs[0][j : j+8]))
+	for j := 0; j < len(res); j += 8 {
+		w := load64(srcs[0], j)
 		for _, s := range srcs[1:] {
-			x := binary.LittleEndian.Uint64(sbytes(s[j : j+8]))
-			switch op {
+			switch x := load64(s, j); op {
 			case bitAnd:
 				w &= x
 			case bitOr:
@@ -493,29 +497,24 @@ func bitop(res []byte, op int, srcs []string) {
 		if op == bitNot {
 			w = ^w
 		}
-		binary.LittleEndian.PutUint64(res[j:], w)
-	}
-	byteAt := func(s string, j int) byte {
-		if j < len(s) {
-			return s[j]
+		if j+8 <= len(res) {
+			binary.LittleEndian.PutUint64(res[j:], w)
+		} else {
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], w)
+			copy(res[j:], b[:])
 		}
-		return 0
 	}
-	for ; j < len(res); j++ {
-		out := byteAt(srcs[0], j)
-		for _, s := range srcs[1:] {
-			switch x := byteAt(s, j); op {
-			case bitAnd:
-				out &= x
-			case bitOr:
-				out |= x
-			case bitXor:
-				out ^= x
-			}
-		}
-		if op == bitNot {
-			out = ^out
-		}
-		res[j] = out
+}
+
+// load64 reads bytes j..j+7 of s, zero padded, little endian.
+func load64(s string, j int) uint64 {
+	if j+8 <= len(s) {
+		return binary.LittleEndian.Uint64(sbytes(s[j : j+8]))
 	}
+	var b [8]byte
+	if j < len(s) {
+		copy(b[:], s[j:])
+	}
+	return binary.LittleEndian.Uint64(b[:])
 }

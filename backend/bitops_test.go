@@ -70,6 +70,8 @@ func TestBitopsEdges(t *testing.T) {
 		{"LCS", "s1", "s2", "IDX", "LEN"}, {"LCS", "s1", "nokey", "IDX"}, {"LCS", "hk", "s1"}, {"LCS", "s1", "s2", "MINMATCHLEN"},
 		{"LCS", "s1", "s2", "MINMATCHLEN", "-5", "IDX"}, {"LCS", "s1", "s2", "MINMATCHLEN", "x"},
 		{"SET", "la", strings.Repeat("ab", 40000)}, {"SET", "lb", strings.Repeat("ba", 40000)}, {"LCS", "la", "lb", "LEN"},
+		{"SET", "ra", randomText(1, 3000)}, {"SET", "rb", randomText(2, 2500)}, {"LCS", "ra", "rb"},
+		{"LCS", "ra", "rb", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "3"}, {"LCS", "rb", "ra", "IDX"},
 		{"MULTI"}, {"SETBIT", "m", "3", "1"}, {"BITOP", "XOR", "m2", "m", "t"}, {"BITFIELD", "m", "INCRBY", "u4", "0", "3"},
 		{"LCS", "m", "m2"}, {"GETBIT", "m", "x"}, {"EXEC"}, {"GET", "m2"},
 	} {
@@ -416,4 +418,15 @@ func FuzzBitfieldArgs(f *testing.F) {
 			break
 		}
 	})
+}
+
+// randomText is n letters of a four-letter alphabet, so that two of them
+// share long subsequences and many short runs.
+func randomText(seed uint64, n int) string {
+	r := rand.New(rand.NewPCG(seed, 99))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = "acgt"[r.IntN(4)]
+	}
+	return string(b)
 }
