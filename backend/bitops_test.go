@@ -78,6 +78,23 @@ func TestBitopsEdges(t *testing.T) {
 		d.same(c...)
 	}
 	d.same("HSET", "hk", "f", "v")
+	// Keyspace hits and misses are counted by the same lookups as Redis'
+	// (read lookups count, write lookups do not).
+	d.same("CONFIG", "RESETSTAT")
+	for _, c := range [][]string{
+		{"GETBIT", "t", "1"}, {"GETBIT", "nokey", "1"}, {"BITCOUNT", "t"}, {"BITCOUNT", "nokey"}, {"BITPOS", "t", "1"},
+		{"BITPOS", "nokey", "0"}, {"BITOP", "AND", "x", "t", "nokey", "s1"}, {"BITFIELD", "t", "GET", "u8", "0"},
+		{"BITFIELD", "nokey", "GET", "u8", "0"}, {"BITFIELD", "t", "SET", "u8", "0", "1"}, {"BITFIELD_RO", "s1", "GET", "u8", "0"},
+		{"SETBIT", "t", "1", "1"}, {"SETBIT", "nokey4", "1", "0"}, {"LCS", "s1", "nokey"}, {"GETBIT", "hk", "0"},
+	} {
+		d.same(c...)
+	}
+	for _, field := range []string{"keyspace_hits", "keyspace_misses"} {
+		a, b := infoField(parseRESP(d.ref.do("INFO", "stats")).s, field), infoField(parseRESP(d.got.do("INFO", "stats")).s, field)
+		if a != b || a <= 0 {
+			t.Errorf("%s: redis %d, shardis %d", field, a, b)
+		}
+	}
 	// A write that changes nothing does not touch a WATCHed key.
 	ref2, got2 := dialRaw(t, rd.Addr), dialRaw(t, sh.addr())
 	both := func(args ...string) {
