@@ -88,6 +88,7 @@ func (c *Client) now() int64 { return c.clock.UnixMilli() }
 // begin prepares c's Tx for a command at time now.
 func (c *Client) begin() *Tx {
 	tx := &c.tx
+	tx.changedKeys = tx.changedKeys[:0] // a new command (also inside EXEC)
 	if c.atomic {
 		return tx // inside atomically: the locks are already held
 	}

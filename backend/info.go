@@ -244,7 +244,7 @@ func (s *Server) writeInfoPersistence(w infoWriter) {
 	w.kv("current_fork_perc", "0.00")
 	w.kv("current_save_keys_processed", 0)
 	w.kv("current_save_keys_total", 0)
-	w.kv("rdb_changes_since_last_save", s.dirty.Load())
+	w.kv("rdb_changes_since_last_save", s.ks.changes()-s.savedChanges.Load())
 	w.kv("rdb_bgsave_in_progress", b01(saveRunning))
 	w.kv("rdb_last_save_time", s.lastSave.Load())
 	w.kv("rdb_last_bgsave_status", okErr(s.save.count.Load() == 0 || s.save.lastOK.Load()))

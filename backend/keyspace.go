@@ -29,8 +29,9 @@ type shard struct {
 	// when there are none.
 	hooks *keyHooks
 
-	// Statistics, guarded by mu (summed by INFO).
-	hits, misses, expired uint64
+	// Statistics, guarded by mu (summed by INFO). changes counts the
+	// writes applied (Redis' server.dirty, by key: rdb_changes_since_last_save).
+	hits, misses, expired, changes uint64
 
 	_ [64]byte // keep neighbouring shards' locks off one cache line
 }
@@ -80,6 +81,7 @@ func (ks *Keyspace) Len() int {
 type keyspaceStats struct {
 	keys, expires           int
 	hits, misses, expired   uint64
+	changes                 uint64
 	avgTTLSum, avgTTLSample int64
 }
 
@@ -93,6 +95,7 @@ func (ks *Keyspace) stats(now int64) keyspaceStats {
 		st.hits += sh.hits
 		st.misses += sh.misses
 		st.expired += sh.expired
+		st.changes += sh.changes
 		if t, ok := sh.ttls.GetAt(0); ok && t.exp > now {
 			st.avgTTLSum += t.exp - now
 			st.avgTTLSample++
@@ -100,6 +103,19 @@ func (ks *Keyspace) stats(now int64) keyspaceStats {
 		sh.mu.Unlock()
 	}
 	return st
+}
+
+// changes is the number of writes applied since the start (Redis'
+// server.dirty before it is reset: the caller subtracts a saved count).
+func (ks *Keyspace) changes() uint64 {
+	var n uint64
+	for i := range ks.shards {
+		sh := &ks.shards[i]
+		sh.mu.Lock()
+		n += sh.changes
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 func (ks *Keyspace) resetStats() {
@@ -137,6 +153,21 @@ type Tx struct {
 	// ready lists keys created while clients are blocked on them; the
 	// client serves them after unlocking (blocking.go).
 	ready []string
+
+	// changedKeys are the hashes of the keys the current command changed
+	// (counted once each in their shard's changes; Client.begin empties it).
+	changedKeys []uint64
+}
+
+// changed counts a change of the key with hash h in sh, once per command.
+func (tx *Tx) changed(sh *shard, h uint64) {
+	for _, x := range tx.changedKeys {
+		if x == h {
+			return
+		}
+	}
+	tx.changedKeys = append(tx.changedKeys, h)
+	sh.changes++
 }
 
 func (tx *Tx) reset(ks *Keyspace, now int64) {
@@ -304,7 +335,7 @@ func (tx *Tx) lookupRead(key []byte) (entry, *shard, bool) {
 
 func (tx *Tx) deleteExpired(sh *shard, e entry) {
 	k := e.key()
-	tx.remove(sh, e)
+	tx.unlink(sh, e)
 	sh.expired++
 	tx.emitStrings("DEL", k)
 }
@@ -312,6 +343,13 @@ func (tx *Tx) deleteExpired(sh *shard, e entry) {
 // remove deletes a stored entry (no emission: the caller emits its
 // command).
 func (tx *Tx) remove(sh *shard, e entry) {
+	tx.changed(sh, e.hash)
+	tx.unlink(sh, e)
+}
+
+// unlink is remove without counting a change: an expired key's deletion
+// is not one (as in Redis).
+func (tx *Tx) unlink(sh *shard, e entry) {
 	k := e.key()
 	if sh.hooks != nil {
 		tx.keyChanged(sh, k, false)
@@ -327,6 +365,7 @@ func (tx *Tx) remove(sh *shard, e entry) {
 // set, is stored). The caller has applied expiry to the previous entry
 // when keepTTL matters.
 func (tx *Tx) put(sh *shard, e entry, keepTTL bool) {
+	tx.changed(sh, e.hash)
 	if sh.hooks != nil {
 		tx.keyChanged(sh, e.key(), true)
 	}
@@ -350,6 +389,7 @@ func (tx *Tx) put(sh *shard, e entry, keepTTL bool) {
 
 // setExpire gives the live entry e the absolute expiry at (unix ms).
 func (tx *Tx) setExpire(sh *shard, e entry, at int64) {
+	tx.changed(sh, e.hash)
 	if sh.hooks != nil {
 		tx.keyChanged(sh, e.key(), true)
 	}
@@ -367,6 +407,7 @@ func (tx *Tx) persist(sh *shard, e entry) bool {
 	if !e.hasTTL() {
 		return false
 	}
+	tx.changed(sh, e.hash)
 	if sh.hooks != nil {
 		tx.keyChanged(sh, e.key(), true)
 	}
@@ -407,6 +448,7 @@ func (tx *Tx) flush() {
 		if sh.hooks != nil {
 			tx.shardFlushed(sh)
 		}
+		sh.changes += uint64(sh.keys.Len()) // Redis adds the keys removed
 		sh.keys = newHtrie()
 		sh.ttls = newHtrie()
 	}

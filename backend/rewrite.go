@@ -338,6 +338,7 @@ func (s *Server) saveSnapshot(ctx context.Context, path string) error {
 	}
 	syncDir(filepath.Dir(path))
 	s.lastSave.Store(time.Now().Unix())
+	s.savedChanges.Store(snap.changes)
 	return nil
 }
 

@@ -58,7 +58,7 @@ type Server struct {
 	errs            errorStats
 	save            saving
 	lastSave        atomic.Int64   // unix seconds
-	dirty           atomic.Int64   // changes since the last save (rdb_changes_since_last_save)
+	savedChanges    atomic.Uint64  // the keyspace's change count at the last save or load (rdb_changes_since_last_save counts from it)
 	limits          typeLimits     // collection encoding thresholds (encoding.go)
 	blockedClients  atomic.Int64   // clients blocked by BLPOP & co. (blocking.go)
 	pubsub          pubsubHub      // channels, patterns, subscribers (pubsub.go)
@@ -330,6 +330,7 @@ func (s *Server) loadData(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	s.savedChanges.Store(s.ks.changes()) // what was loaded is on disk
 	if n > 0 {
 		s.log.Info("DB loaded from disk", "file", path, "commands", n, "keys", s.ks.Len(),
 			"seconds", fmt.Sprintf("%.3f", time.Since(start).Seconds()))

@@ -107,7 +107,6 @@ func (s *Server) runSave(ctx context.Context) error {
 	s.save.lastOK.Store(err == nil)
 	if err == nil {
 		s.save.count.Add(1)
-		s.dirty.Store(0)
 		s.log.Info("DB saved on disk", "file", s.snapshotPath())
 	} else {
 		s.log.Warn("Error saving DB on disk", "error", err)

@@ -16,9 +16,10 @@ type Snapshot struct {
 	// it); the caller closes it.
 	Cursor *Cursor
 
-	ks   *Keyspace
-	keys [numShards]*htrie
-	done bool
+	ks      *Keyspace
+	keys    [numShards]*htrie
+	changes uint64 // writes applied up to the snapshot (Keyspace.changes)
+	done    bool
 }
 
 // Snapshot takes a snapshot. With cursor, it also opens a stream cursor at
@@ -31,6 +32,7 @@ func (ks *Keyspace) Snapshot(cursor bool) *Snapshot {
 	for i := range ks.shards {
 		sh := &ks.shards[i]
 		sn.keys[i] = sh.keys.Copy()
+		sn.changes += sh.changes
 		sh.gen++
 		sh.snaps++
 	}

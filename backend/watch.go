@@ -71,6 +71,7 @@ func (tx *Tx) keyChanged(sh *shard, key string, exists bool) {
 // a removal...): Redis' signalModifiedKey. Replacing or deleting a key
 // through the Tx primitives signals by itself.
 func (tx *Tx) modified(sh *shard, key []byte) {
+	tx.changed(sh, hashKey(key))
 	if sh.hooks != nil {
 		tx.keyChanged(sh, bstr(key), true)
 	}

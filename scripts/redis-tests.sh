@@ -44,7 +44,6 @@ unit/pause|Test special commands are paused by RO|HyperLogLog (PFADD, PFCOUNT) i
 unit/pause|/script|scripting (EVAL, SCRIPT LOAD) is not provided
 unit/pubsub|PubSub messages with CLIENT REPLY OFF|RESP3 (HELLO 3) and CLIENT REPLY are not provided
 unit/pubsub|/^Keyspace notifications|keyspace notifications (notify-keyspace-events) are not provided
-unit/bitops|SETBIT/BITFIELD only increase dirty when the value changed|rdb_changes_since_last_save is not counted by shardis-server (always 0); that such writes store and emit nothing is checked by TestBitopsEdges (WATCH)
 unit/type/string|SETRANGE against integer-encoded key|OBJECT ENCODING of a string is derived from its value: shardis-server reports int for 2234 after SETRANGE, Redis keeps raw once modified in place'
 
 # Tests that send a command on one connection and, without waiting for
