@@ -165,6 +165,7 @@ func newCommandTable() commandTable {
 	t.add(replicationCommands()...)
 	t.add(migrateCommands()...)
 	t.add(pubsubCommands()...)
+	t.add(copyCommands()...)
 	return t
 }
 

@@ -38,7 +38,14 @@ unit/type/string|/^GETBIT |bit commands are not provided
 unit/type/string|/^LCS |LCS is not provided
 unit/type/hash|/RESP3|RESP3 (HELLO 3) is not provided: shardis-server speaks RESP2
 unit/type/zset|/RESP3|RESP3 (HELLO 3) is not provided
-unit/keyspace|/^COPY |COPY is not provided
+unit/keyspace|COPY basic usage for list|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|COPY basic usage for intset set|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|COPY basic usage for hashtable set|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|COPY basic usage for listpack sorted set|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|COPY basic usage for skiplist sorted set|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|COPY basic usage for listpack hash|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|COPY basic usage for hashtable hash|OBJECT REFCOUNT is not provided (values are not reference-counted; TestCopyDifferential covers COPY of this type)
+unit/keyspace|/^COPY basic usage for stream|streams are not provided
 unit/multi|/SORT|SORT is not provided
 unit/multi|/script timeout|scripting (EVAL, lua-time-limit) is not provided
 unit/multi|Blocking commands ignores the timeout|streams (XREAD, XGROUP) are not provided
