@@ -166,6 +166,7 @@ func newCommandTable() commandTable {
 	t.add(migrateCommands()...)
 	t.add(pubsubCommands()...)
 	t.add(copyCommands()...)
+	t.add(geoCommands()...)
 	return t
 }
 

@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/list unit/type/list-2
 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/expire
 unit/keyspace unit/multi unit/info-command unit/auth unit/dump unit/scan
-unit/protocol unit/quit unit/pause unit/pubsub"
+unit/protocol unit/quit unit/pause unit/pubsub unit/geo"
 
 # Tags denied in external mode: the tests use DEBUG, replication between
 # servers the suite starts itself, or maxmemory; resp3 makes the suite skip

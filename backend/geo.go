@@ -1,0 +1,637 @@
+package backend
+
+import (
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+)
+
+// GEO commands (geo.c), on top of the sorted set: a member's score is the
+// 52-bit geohash of its position (geohash.go). GEOADD is ZADD of the
+// computed scores; the searches walk the score ranges of the 9 geohash
+// boxes that cover the shape and keep the points inside it. Writes
+// (GEOADD, GEORADIUS ... STORE, GEOSEARCHSTORE) are emitted as sent: their
+// effect is deterministic given the keyspace.
+
+const (
+	errGeoPair      = "ERR invalid longitude,latitude pair "
+	errGeoUnit      = "ERR unsupported unit provided. please use M, KM, FT, MI"
+	errGeoMember    = "ERR could not decode requested zset member"
+	errGeoCount     = "ERR COUNT must be > 0"
+	errGeoAnyCount  = "ERR the ANY argument requires COUNT argument"
+	errGeoNegRadius = "ERR radius cannot be negative"
+	errGeoNegBox    = "ERR height or width cannot be negative"
+	errGeoWithStore = " is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+	errGeoNeedFrom  = "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for "
+	errGeoNeedBy    = "ERR exactly one of BYRADIUS and BYBOX can be specified for "
+	errGeoNumRadius = "ERR need numeric radius"
+	errGeoNumWidth  = "ERR need numeric width"
+	errGeoNumHeight = "ERR need numeric height"
+	geoHashAlphabet = "0123456789bcdefghjkmnpqrstuvwxyz"
+)
+
+func geoCommands() []*cmdSpec {
+	const g = "geo"
+	acl := []string{"@geo"}
+	const radiusCx = "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index."
+	const searchCx = "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape"
+	return []*cmdSpec{
+		{name: "geoadd", handler: cmdGeoAdd, arity: -5, flags: flagWrite | flagDenyOOM, first: 1, last: 1, step: 1, group: g, acl: acl, since: "3.2.0", summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set."},
+		{name: "geodist", handler: cmdGeoDist, arity: -4, flags: flagReadonly, first: 1, last: 1, step: 1, group: g, acl: acl, since: "3.2.0", summary: "Returns the distance between two members of a geospatial index.", complexity: "O(log(N))"},
+		{name: "geohash", handler: cmdGeoHash, arity: -2, flags: flagReadonly, first: 1, last: 1, step: 1, group: g, acl: acl, since: "3.2.0", summary: "Returns members from a geospatial index as geohash strings.", complexity: "O(log(N)) for each member requested, where N is the number of elements in the sorted set."},
+		{name: "geopos", handler: cmdGeoPos, arity: -2, flags: flagReadonly, first: 1, last: 1, step: 1, group: g, acl: acl, since: "3.2.0", summary: "Returns the longitude and latitude of members from a geospatial index.", complexity: "O(N) where N is the number of members requested."},
+		{name: "georadius", handler: geoSearchCmd(1, geoCoords), arity: -6, flags: flagWrite | flagDenyOOM | flagMovableKeys, first: 1, last: 1, step: 1, keys: georadiusKeys, group: g, acl: acl, since: "3.2.0", summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", complexity: radiusCx},
+		{name: "georadius_ro", handler: geoSearchCmd(1, geoCoords|geoNoStore), arity: -6, flags: flagReadonly, first: 1, last: 1, step: 1, group: g, acl: acl, since: "3.2.10", summary: "Returns members from a geospatial index that are within a distance from a coordinate.", complexity: radiusCx},
+		{name: "georadiusbymember", handler: geoSearchCmd(1, geoMember), arity: -5, flags: flagWrite | flagDenyOOM | flagMovableKeys, first: 1, last: 1, step: 1, keys: georadiusKeys, group: g, acl: acl, since: "3.2.0", summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.", complexity: radiusCx},
+		{name: "georadiusbymember_ro", handler: geoSearchCmd(1, geoMember|geoNoStore), arity: -5, flags: flagReadonly, first: 1, last: 1, step: 1, group: g, acl: acl, since: "3.2.10", summary: "Returns members from a geospatial index that are within a distance from a member.", complexity: radiusCx},
+		{name: "geosearch", handler: geoSearchCmd(1, geoSearch), arity: -7, flags: flagReadonly, first: 1, last: 1, step: 1, group: g, acl: acl, since: "6.2.0", summary: "Queries a geospatial index for members inside an area of a box or a circle.", complexity: searchCx},
+		{name: "geosearchstore", handler: geoSearchCmd(2, geoSearch|geoSearchStore), arity: -8, flags: flagWrite | flagDenyOOM, first: 1, last: 2, step: 1, group: g, acl: acl, since: "6.2.0", summary: "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", complexity: searchCx},
+	}
+}
+
+// georadiusKeys is georadiusGetKeys, but with the argument after every
+// STORE or STOREDIST from position 5 on, not only the last one: the
+// handler locks them all (COMMAND GETKEYS, from Redis' key specs, lists
+// the first of each).
+func georadiusKeys(args [][]byte) []int {
+	keys := []int{1}
+	for i := 5; i < len(args); i++ {
+		if (eqFold(args[i], "store") || eqFold(args[i], "storedist")) && i+1 < len(args) {
+			keys = append(keys, i+1)
+			i++
+		}
+	}
+	return keys
+}
+
+// cmdGeoAdd is GEOADD key [NX|XX] [CH] longitude latitude member ...:
+// ZADD of the members' geohash scores.
+func cmdGeoAdd(c *Client, args [][]byte) {
+	longIdx := 2
+	nx, xx := false, false
+opts:
+	for ; longIdx < len(args); longIdx++ {
+		switch {
+		case eqFold(args[longIdx], "nx"):
+			nx = true
+		case eqFold(args[longIdx], "xx"):
+			xx = true
+		case eqFold(args[longIdx], "ch"):
+		default:
+			break opts
+		}
+	}
+	if (len(args)-longIdx)%3 != 0 || (xx && nx) {
+		c.err(errSyntax)
+		return
+	}
+	n := (len(args) - longIdx) / 3
+	zargs := make([][]byte, 0, longIdx+2*n)
+	zargs = append(zargs, []byte("zadd"))
+	zargs = append(zargs, args[1:longIdx]...)
+	for i := 0; i < n; i++ {
+		at := longIdx + 3*i
+		long, lat, msg := parseLongLat(args[at], args[at+1])
+		if msg != "" {
+			c.err(msg)
+			return
+		}
+		score := strconv.AppendUint(nil, geoEncodeScore(long, lat), 10)
+		zargs = append(zargs, score, args[at+2])
+	}
+	zaddGeneric(c, zargs, 0)
+}
+
+// parseLongLat is extractLongLatOrReply.
+func parseLongLat(longArg, latArg []byte) (float64, float64, string) {
+	long, ok := parseScore(longArg)
+	if !ok {
+		return 0, 0, errNotFloat
+	}
+	lat, ok := parseScore(latArg)
+	if !ok {
+		return 0, 0, errNotFloat
+	}
+	if long < geoLongMin || long > geoLongMax || lat < geoLatMin || lat > geoLatMax {
+		return 0, 0, errGeoPair + formatCFixed(long, 6) + "," + formatCFixed(lat, 6)
+	}
+	return long, lat, ""
+}
+
+// formatCFixed is C's "%.<prec>f" of a double (inf as "inf").
+func formatCFixed(f float64, prec int) string {
+	s := strconv.FormatFloat(f, 'f', prec, 64)
+	switch s {
+	case "+Inf":
+		return "inf"
+	case "-Inf":
+		return "-inf"
+	}
+	return s
+}
+
+// geoUnit is extractUnitOrReply: the unit's size in meters.
+func geoUnit(b []byte) (float64, bool) {
+	switch {
+	case eqFold(b, "m"):
+		return 1, true
+	case eqFold(b, "km"):
+		return 1000, true
+	case eqFold(b, "ft"):
+		return 0.3048, true
+	case eqFold(b, "mi"):
+		return 1609.34, true
+	}
+	return 0, false
+}
+
+// geoDistanceArg is extractDistanceOrReply: radius and unit.
+func geoDistanceArg(args [][]byte) (radius, conversion float64, msg string) {
+	radius, ok := parseScore(args[0])
+	if !ok {
+		return 0, 0, errGeoNumRadius
+	}
+	if radius < 0 {
+		return 0, 0, errGeoNegRadius
+	}
+	if conversion, ok = geoUnit(args[1]); !ok {
+		return 0, 0, errGeoUnit
+	}
+	return radius, conversion, ""
+}
+
+// geoBoxArg is extractBoxOrReply: width, height and unit.
+func geoBoxArg(args [][]byte) (width, height, conversion float64, msg string) {
+	width, ok := parseScore(args[0])
+	if !ok {
+		return 0, 0, 0, errGeoNumWidth
+	}
+	if height, ok = parseScore(args[1]); !ok {
+		return 0, 0, 0, errGeoNumHeight
+	}
+	if height < 0 || width < 0 {
+		return 0, 0, 0, errGeoNegBox
+	}
+	if conversion, ok = geoUnit(args[2]); !ok {
+		return 0, 0, 0, errGeoUnit
+	}
+	return width, height, conversion, ""
+}
+
+// appendGeoDistance is addReplyDoubleDistance (fixedpoint_d2string with
+// 4 decimals: the value times 10^4 rounded to nearest even, as llrint).
+func appendGeoDistance(b []byte, d float64) []byte {
+	v := cInt64(math.RoundToEven(d * 10000))
+	if v < 0 {
+		b = append(b, '-')
+	}
+	u := uint64(v)
+	if v < 0 {
+		u = uint64(-v)
+	}
+	digits := strconv.AppendUint(nil, u, 10)
+	for len(digits) < 5 {
+		digits = append([]byte{'0'}, digits...)
+	}
+	b = append(b, digits[:len(digits)-4]...)
+	b = append(b, '.')
+	return append(b, digits[len(digits)-4:]...)
+}
+
+// formatGeoCoord is addReplyHumanLongDouble of a coordinate.
+func formatGeoCoord(f float64) string {
+	return formatLongDoubleHuman(longDouble{f: new(big.Float).SetFloat64(f)})
+}
+
+// geoMemberPos reads a member's position (longLatFromMember).
+func geoMemberPos(z *zsetObj, m []byte) (float64, float64, bool) {
+	s, ok := z.score(m)
+	if !ok {
+		return 0, 0, false
+	}
+	x, y := decodeGeohash(s)
+	return x, y, true
+}
+
+func cmdGeoDist(c *Client, args [][]byte) {
+	toMeter := 1.0
+	if len(args) == 5 {
+		var ok bool
+		if toMeter, ok = geoUnit(args[4]); !ok {
+			c.err(errGeoUnit)
+			return
+		}
+	} else if len(args) > 5 {
+		c.err(errSyntax)
+		return
+	}
+	z, found, ok := readZset(c, args[1])
+	if !ok {
+		return
+	}
+	defer c.commit()
+	if !found {
+		c.null()
+		return
+	}
+	x1, y1, ok1 := geoMemberPos(z, args[2])
+	x2, y2, ok2 := geoMemberPos(z, args[3])
+	if !ok1 || !ok2 {
+		c.null()
+		return
+	}
+	c.bulk(appendGeoDistance(nil, geoDistance(x1, y1, x2, y2)/toMeter))
+}
+
+func cmdGeoHash(c *Client, args [][]byte) {
+	z, found, ok := readZset(c, args[1])
+	if !ok {
+		return
+	}
+	defer c.commit()
+	c.array(len(args) - 2)
+	for _, m := range args[2:] {
+		if found {
+			if s, ok := z.score(m); ok {
+				c.bulkString(geohashString(s))
+				continue
+			}
+		}
+		c.null()
+	}
+}
+
+// geohashString is GEOHASH's 11-character standard geohash of a score:
+// decoded, then encoded again with the standard latitude range ±90.
+func geohashString(score float64) string {
+	x, y := decodeGeohash(score)
+	h, _ := geohashEncode(geoRange{-180, 180}, geoRange{-90, 90}, x, y, 26)
+	var buf [11]byte
+	for i := range buf {
+		idx := 0
+		if i < 10 {
+			idx = int((h.bits >> (52 - (uint(i)+1)*5)) & 0x1f)
+		}
+		buf[i] = geoHashAlphabet[idx]
+	}
+	return string(buf[:])
+}
+
+func cmdGeoPos(c *Client, args [][]byte) {
+	z, found, ok := readZset(c, args[1])
+	if !ok {
+		return
+	}
+	defer c.commit()
+	c.array(len(args) - 2)
+	for _, m := range args[2:] {
+		if found {
+			if x, y, ok := geoMemberPos(z, m); ok {
+				c.array(2)
+				c.bulkString(formatGeoCoord(x))
+				c.bulkString(formatGeoCoord(y))
+				continue
+			}
+		}
+		c.nullArray()
+	}
+}
+
+// georadiusGeneric's variants.
+const (
+	geoCoords      = 1 << iota // around coordinates (GEORADIUS)
+	geoMember                  // around a member (GEORADIUSBYMEMBER)
+	geoNoStore                 // no STORE/STOREDIST (_RO)
+	geoSearch                  // GEOSEARCH's arguments
+	geoSearchStore             // GEOSEARCHSTORE: STOREDIST only
+)
+
+const (
+	geoSortNone = iota
+	geoSortAsc
+	geoSortDesc
+)
+
+// geoPoint is a search result.
+type geoPoint struct {
+	long, lat, dist, score float64
+	member                 string
+}
+
+// geoSearchCmd is georadiusGeneric for the source key at srcIdx.
+func geoSearchCmd(srcIdx int, flags int) func(c *Client, args [][]byte) {
+	return func(c *Client, args [][]byte) {
+		tx := c.begin()
+		switch {
+		case flags&geoSearchStore != 0:
+			tx.lockKeys(args[1], args[2])
+		case flags&(geoNoStore|geoSearch) == 0:
+			pos := georadiusKeys(args)
+			keys := make([][]byte, len(pos))
+			for i, p := range pos {
+				keys[i] = args[p]
+			}
+			tx.lockKeys(keys...)
+		default:
+			tx.lockKey(args[srcIdx])
+		}
+		defer c.commit()
+		georadiusGeneric(c, tx, args, srcIdx, flags)
+	}
+}
+
+func georadiusGeneric(c *Client, tx *Tx, args [][]byte, srcIdx int, flags int) {
+	z, _, _, found, wrong := lookupObject[*zsetObj](tx, args[srcIdx], true)
+	if wrong {
+		c.err(errWrongType)
+		return
+	}
+	var storeKey []byte
+	storeDist := false
+	var shape geoShape
+	var baseArgs int
+	var msg string
+	switch {
+	case flags&geoCoords != 0:
+		baseArgs = 6
+		if shape.long, shape.lat, msg = parseLongLat(args[2], args[3]); msg != "" {
+			c.err(msg)
+			return
+		}
+		if shape.radius, shape.conversion, msg = geoDistanceArg(args[4:6]); msg != "" {
+			c.err(msg)
+			return
+		}
+	case flags&geoMember != 0 && !found:
+		baseArgs = 5
+	case flags&geoMember != 0:
+		baseArgs = 5
+		var ok bool
+		if shape.long, shape.lat, ok = geoMemberPos(z, args[2]); !ok {
+			c.err(errGeoMember)
+			return
+		}
+		if shape.radius, shape.conversion, msg = geoDistanceArg(args[3:5]); msg != "" {
+			c.err(msg)
+			return
+		}
+	default: // geoSearch
+		baseArgs = 2
+		if flags&geoSearchStore != 0 {
+			baseArgs = 3
+			storeKey = args[1]
+		}
+	}
+
+	withDist, withHash, withCoords := false, false, false
+	fromMember, fromLoc, byRadius, byBox := false, false, false, false
+	sort := geoSortNone
+	anyFlag := false
+	var count int64
+	rest := args[baseArgs:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		left := len(rest) - i - 1
+		switch {
+		case eqFold(a, "withdist"):
+			withDist = true
+		case eqFold(a, "withhash"):
+			withHash = true
+		case eqFold(a, "withcoord"):
+			withCoords = true
+		case eqFold(a, "any"):
+			anyFlag = true
+		case eqFold(a, "asc"):
+			sort = geoSortAsc
+		case eqFold(a, "desc"):
+			sort = geoSortDesc
+		case eqFold(a, "count") && left >= 1:
+			var ok bool
+			if count, ok = parseInt(rest[i+1]); !ok {
+				c.err(errNotInteger)
+				return
+			}
+			if count <= 0 {
+				c.err(errGeoCount)
+				return
+			}
+			i++
+		case (eqFold(a, "store") || eqFold(a, "storedist")) && left >= 1 && flags&(geoNoStore|geoSearch) == 0:
+			storeKey = rest[i+1]
+			storeDist = eqFold(a, "storedist")
+			i++
+		case eqFold(a, "storedist") && flags&geoSearchStore != 0:
+			storeDist = true
+		case eqFold(a, "frommember") && left >= 1 && flags&geoSearch != 0 && !fromLoc:
+			if found {
+				var ok bool
+				if shape.long, shape.lat, ok = geoMemberPos(z, rest[i+1]); !ok {
+					c.err(errGeoMember)
+					return
+				}
+			}
+			fromMember = true
+			i++
+		case eqFold(a, "fromlonlat") && left >= 2 && flags&geoSearch != 0 && !fromMember:
+			if shape.long, shape.lat, msg = parseLongLat(rest[i+1], rest[i+2]); msg != "" {
+				c.err(msg)
+				return
+			}
+			fromLoc = true
+			i += 2
+		case eqFold(a, "byradius") && left >= 2 && flags&geoSearch != 0 && !byBox:
+			if shape.radius, shape.conversion, msg = geoDistanceArg(rest[i+1 : i+3]); msg != "" {
+				c.err(msg)
+				return
+			}
+			shape.box = false
+			byRadius = true
+			i += 2
+		case eqFold(a, "bybox") && left >= 3 && flags&geoSearch != 0 && !byRadius:
+			if shape.width, shape.height, shape.conversion, msg = geoBoxArg(rest[i+1 : i+4]); msg != "" {
+				c.err(msg)
+				return
+			}
+			shape.box = true
+			byBox = true
+			i += 3
+		default:
+			c.err(errSyntax)
+			return
+		}
+	}
+	if storeKey != nil && (withDist || withHash || withCoords) {
+		what := "ERR STORE option in GEORADIUS"
+		if flags&geoSearchStore != 0 {
+			what = "ERR GEOSEARCHSTORE"
+		}
+		c.err(what + errGeoWithStore)
+		return
+	}
+	if flags&geoSearch != 0 && !fromMember && !fromLoc {
+		c.err(errGeoNeedFrom + cstr(args[0]))
+		return
+	}
+	if flags&geoSearch != 0 && !byRadius && !byBox {
+		c.err(errGeoNeedBy + cstr(args[0]))
+		return
+	}
+	if anyFlag && count == 0 {
+		c.err(errGeoAnyCount)
+		return
+	}
+	if !found {
+		if storeKey != nil {
+			if e, sh, ok := tx.lookup(storeKey); ok {
+				tx.remove(sh, e)
+				c.emitSelf(tx)
+			}
+			c.int(0)
+		} else {
+			c.array(0)
+		}
+		return
+	}
+	if count != 0 && sort == geoSortNone && !anyFlag {
+		sort = geoSortAsc
+	}
+	limit := int64(0)
+	if anyFlag {
+		limit = count
+	}
+	points := geoMembersOfAllNeighbors(z, &shape, limit)
+	if len(points) == 0 && storeKey == nil {
+		c.array(0)
+		return
+	}
+	returned := len(points)
+	if count != 0 && int64(returned) > count {
+		returned = int(count)
+	}
+	if sort != geoSortNone {
+		cmp := func(a, b *geoPoint) int {
+			switch {
+			case a.dist > b.dist:
+				return 1
+			case a.dist == b.dist:
+				return 0
+			}
+			return -1
+		}
+		if sort == geoSortDesc {
+			asc := cmp
+			cmp = func(a, b *geoPoint) int { return -asc(a, b) }
+		}
+		if returned == len(points) {
+			// glibc's qsort is a merge sort: stable.
+			slices.SortStableFunc(points, func(a, b geoPoint) int { return cmp(&a, &b) })
+		} else {
+			pqsort(len(points), func(i, j int) int { return cmp(&points[i], &points[j]) },
+				func(i, j int) { points[i], points[j] = points[j], points[i] }, 0, returned-1)
+		}
+	}
+	points = points[:returned]
+	if storeKey == nil {
+		options := 0
+		for _, on := range []bool{withDist, withCoords, withHash} {
+			if on {
+				options++
+			}
+		}
+		c.array(returned)
+		for i := range points {
+			p := &points[i]
+			p.dist /= shape.conversion
+			if options > 0 {
+				c.array(options + 1)
+			}
+			c.bulkString(p.member)
+			if withDist {
+				c.bulk(appendGeoDistance(c.num[:0], p.dist))
+			}
+			if withHash {
+				c.int(cInt64(p.score))
+			}
+			if withCoords {
+				c.array(2)
+				c.bulkString(formatGeoCoord(p.long))
+				c.bulkString(formatGeoCoord(p.lat))
+			}
+		}
+		return
+	}
+	items := make([]zitem, len(points))
+	for i := range points {
+		p := &points[i]
+		p.dist /= shape.conversion
+		items[i] = zitem{score: p.score, m: p.member}
+		if storeDist {
+			items[i].score = p.dist
+		}
+	}
+	if len(items) > 0 {
+		storeZset(c, tx, storeKey, items)
+		c.emitSelf(tx)
+	} else if e, sh, ok := tx.lookup(storeKey); ok {
+		tx.remove(sh, e)
+		c.emitSelf(tx)
+	}
+	c.int(int64(returned))
+}
+
+// geoMembersOfAllNeighbors is membersOfAllNeighbors: the points inside
+// the shape from the centre box and its neighbours, at most limit (when
+// not 0).
+func geoMembersOfAllNeighbors(z *zsetObj, s *geoShape, limit int64) []geoPoint {
+	r := s.areas()
+	n := &r.neighbors
+	boxes := [9]geoHashBits{r.hash, n.north, n.south, n.east, n.west, n.northEast, n.northWest, n.southEast, n.southWest}
+	var out []geoPoint
+	last := 0
+	for i, b := range boxes {
+		if b.isZero() {
+			continue
+		}
+		if last != 0 && b == boxes[last] {
+			continue // huge radius: a neighbour can be the box just searched
+		}
+		if len(out) > 0 && limit > 0 && int64(len(out)) >= limit {
+			break
+		}
+		minScore := float64(geoAlign52(b))
+		b.bits++
+		maxScore := float64(geoAlign52(b))
+		out = geoPointsInRange(z, minScore, maxScore, s, out, limit)
+		last = i
+	}
+	return out
+}
+
+// geoPointsInRange is geoGetPointsInRange: members with min <= score <
+// max inside the shape, appended to out.
+func geoPointsInRange(z *zsetObj, minScore, maxScore float64, s *geoShape, out []geoPoint, limit int64) []geoPoint {
+	if minScore >= maxScore { // zslIsInRange with max excluded
+		return out
+	}
+	from := z.firstWhere(func(a zitem) bool { return a.score < minScore })
+	z.ord.Ascend(from, func(_ int, it zitem) bool {
+		if !(it.score < maxScore) {
+			return false
+		}
+		if x, y, dist, ok := s.within(it.score); ok {
+			out = append(out, geoPoint{long: x, lat: y, dist: dist, score: it.score, member: it.m})
+		}
+		return !(len(out) > 0 && limit > 0 && int64(len(out)) >= limit)
+	})
+	return out
+}
+
+// cInt64 is C's (long long) conversion of a double on x86-64
+// (cvttsd2si): truncation, LLONG_MIN when out of range or NaN.
+func cInt64(f float64) int64 {
+	if f != f || f >= 9223372036854775808.0 || f < -9223372036854775808.0 {
+		return -1 << 63
+	}
+	return int64(f)
+}
