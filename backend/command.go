@@ -167,6 +167,7 @@ func newCommandTable() commandTable {
 	t.add(pubsubCommands()...)
 	t.add(copyCommands()...)
 	t.add(geoCommands()...)
+	t.add(sortCommands()...)
 	return t
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/shardis/shardis/integration/harness"
 )
 
@@ -191,4 +193,82 @@ func TestCopyDirtiesWatch(t *testing.T) {
 			t.Errorf("%s: EXEC = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestCopyGeoSortPersist: the keys COPY, GEOSEARCHSTORE, GEORADIUS STORE
+// and SORT ... STORE write survive kill -9 and restart (AOF replay), then
+// an AOF rewrite and another restart; and a replica receives the same
+// keyspace.
+func TestCopyGeoSortPersist(t *testing.T) {
+	p := harness.StartShardisServer(t, "", "--appendonly", "yes", "--appendfsync", "always")
+	rdb := client(t, p.Addr)
+	writeCopyGeoSort(t, rdb)
+	before := dumpAll(t, rdb)
+	if len(before) < 12 {
+		t.Fatalf("only %d keys", len(before))
+	}
+	p.Kill()
+	if err := p.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	rdb = client(t, p.Addr)
+	compareDumps(t, "after kill -9", before, dumpAll(t, rdb))
+	if err := rdb.BgRewriteAOF(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	awaitRewrites(t, rdb, 1)
+	p.Kill()
+	if err := p.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	compareDumps(t, "after rewrite and kill -9", before, dumpAll(t, client(t, p.Addr)))
+
+	master := startServer(t, nil)
+	replica := startReplica(t, master.addr(), nil)
+	mc, rc := client(t, master.addr()), client(t, replica.addr())
+	writeCopyGeoSort(t, mc)
+	waitSynced(t, mc, rc)
+	sameDump(t, "replica", replDump(t, mc), replDump(t, rc))
+}
+
+// writeCopyGeoSort writes keys through COPY, the GEO stores and SORT
+// STORE (including stores that replace or delete their destination, and
+// destinations with an expiry).
+func writeCopyGeoSort(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	do := func(args ...any) {
+		if err := rdb.Do(ctx, args...).Err(); err != nil && err != redis.Nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	do("GEOADD", "geo", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania", "2.35", "48.85", "Paris")
+	do("SET", "str", "v", "PX", 3600000)
+	do("RPUSH", "list", "3", "1", "2", "10")
+	do("SADD", "set", "b", "a", "c")
+	do("HSET", "hash", "f", "v")
+	do("HSET", "w_1", "f", "9")
+	do("HSET", "w_2", "f", "-1")
+	do("SET", "o_3", "three")
+	for _, k := range []string{"str", "list", "set", "hash", "geo"} {
+		do("COPY", k, "copy:"+k)
+	}
+	do("COPY", "geo", "str2", "REPLACE")
+	do("SET", "gs", "old", "PX", 3600000)
+	do("GEOSEARCHSTORE", "gs", "geo", "FROMLONLAT", "15", "37", "BYRADIUS", "300", "km", "ASC")
+	do("GEOSEARCHSTORE", "gsd", "geo", "FROMMEMBER", "Paris", "BYBOX", "3000", "3000", "km", "STOREDIST")
+	do("GEOSEARCHSTORE", "gone", "geo", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "m")
+	do("GEORADIUS", "geo", "15", "37", "200", "km", "STOREDIST", "gr")
+	do("GEORADIUSBYMEMBER", "geo", "Palermo", "1000", "km", "COUNT", "2", "STORE", "grm")
+	do("SORT", "list", "STORE", "sorted")
+	do("SORT", "list", "BY", "w_*->f", "GET", "#", "GET", "o_*", "STORE", "sorted2")
+	do("SORT", "set", "BY", "nosort", "STORE", "sorted3")
+	do("SET", "sorted4", "old")
+	do("SORT", "list", "LIMIT", "1", "2", "DESC", "STORE", "sorted4")
+	do("SET", "sorted5", "old")
+	do("SORT", "nolist", "STORE", "sorted5")
+	do("MULTI")
+	do("SORT", "list", "BY", "w_*->f", "STORE", "sorted6")
+	do("COPY", "sorted6", "copy:sorted6")
+	do("EXEC")
 }
