@@ -245,6 +245,13 @@ func cmdGeoDist(c *Client, args [][]byte) {
 }
 
 func cmdGeoHash(c *Client, args [][]byte) {
+	geoEachMember(c, args, func(score float64) { c.bulkString(geohashString(score)) }, c.null)
+}
+
+// geoEachMember replies with one element per member argument of
+// GEOHASH/GEOPOS: present for a member of the sorted set, missing for
+// any other (or a missing key).
+func geoEachMember(c *Client, args [][]byte, present func(score float64), missing func()) {
 	z, found, ok := readZset(c, args[1])
 	if !ok {
 		return
@@ -254,11 +261,11 @@ func cmdGeoHash(c *Client, args [][]byte) {
 	for _, m := range args[2:] {
 		if found {
 			if s, ok := z.score(m); ok {
-				c.bulkString(geohashString(s))
+				present(s)
 				continue
 			}
 		}
-		c.null()
+		missing()
 	}
 }
 
@@ -279,23 +286,12 @@ func geohashString(score float64) string {
 }
 
 func cmdGeoPos(c *Client, args [][]byte) {
-	z, found, ok := readZset(c, args[1])
-	if !ok {
-		return
-	}
-	defer c.commit()
-	c.array(len(args) - 2)
-	for _, m := range args[2:] {
-		if found {
-			if x, y, ok := geoMemberPos(z, m); ok {
-				c.array(2)
-				c.bulkString(formatGeoCoord(x))
-				c.bulkString(formatGeoCoord(y))
-				continue
-			}
-		}
-		c.nullArray()
-	}
+	geoEachMember(c, args, func(score float64) {
+		x, y := decodeGeohash(score)
+		c.array(2)
+		c.bulkString(formatGeoCoord(x))
+		c.bulkString(formatGeoCoord(y))
+	}, c.nullArray)
 }
 
 // georadiusGeneric's variants.

@@ -22,15 +22,22 @@ import (
 // WITHSCORES (STOREDIST scores show every bit of a distance); wrong types.
 // No normalisation: the replies must be identical.
 func TestGeoDifferential(t *testing.T) {
+	diffSeeds(t, 8, 3000, func(r *rand.Rand) func() []string { return (&geoGen{r: r}).next }, (*differ).check)
+}
+
+// diffSeeds runs, for each of seeds random generators, steps commands
+// from next on redis-server and shardis-server (one pair of servers,
+// flushed per seed), compared by check.
+func diffSeeds(t *testing.T, seeds, steps int, gen func(r *rand.Rand) func() []string, check func(d *differ, args []string)) {
 	rd := harness.StartRedis(t)
 	sh := startServer(t, nil)
-	for seed := uint64(1); seed <= 8; seed++ {
+	for seed := uint64(1); seed <= uint64(seeds); seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			d := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
 			d.same("FLUSHALL")
-			g := &geoGen{r: rand.New(rand.NewPCG(seed, seed*7331))}
-			for i := 0; i < 3000 && !t.Failed(); i++ {
-				d.check(g.next())
+			next := gen(rand.New(rand.NewPCG(seed, seed*7331)))
+			for i := 0; i < steps && !t.Failed(); i++ {
+				check(d, next())
 			}
 		})
 	}

@@ -164,45 +164,37 @@ func geoEncodeScore(longitude, latitude float64) uint64 {
 
 func geoAlign52(h geoHashBits) uint64 { return h.bits << (52 - uint(h.step)*2) }
 
-func (h *geoHashBits) moveX(d int) {
+// move is geohash_move_x (axis 0xaa..., the longitude bits) and
+// geohash_move_y (axis 0x55..., the latitude bits): one box east/west or
+// north/south (d > 0 or d < 0), wrapping around.
+func (h *geoHashBits) move(d int, axis uint64) {
 	if d == 0 {
 		return
 	}
-	x := h.bits & 0xaaaaaaaaaaaaaaaa
-	y := h.bits & 0x5555555555555555
-	zz := uint64(0x5555555555555555) >> (64 - uint(h.step)*2)
+	other := ^axis
+	a := h.bits & axis
+	o := h.bits & other
+	zz := other >> (64 - uint(h.step)*2)
 	if d > 0 {
-		x = x + (zz + 1)
+		a = a + (zz + 1)
 	} else {
-		x = x | zz
-		x = x - (zz + 1)
+		a = a | zz
+		a = a - (zz + 1)
 	}
-	x &= 0xaaaaaaaaaaaaaaaa >> (64 - uint(h.step)*2)
-	h.bits = x | y
+	a &= axis >> (64 - uint(h.step)*2)
+	h.bits = a | o
 }
 
-func (h *geoHashBits) moveY(d int) {
-	if d == 0 {
-		return
-	}
-	x := h.bits & 0xaaaaaaaaaaaaaaaa
-	y := h.bits & 0x5555555555555555
-	zz := uint64(0xaaaaaaaaaaaaaaaa) >> (64 - uint(h.step)*2)
-	if d > 0 {
-		y = y + (zz + 1)
-	} else {
-		y = y | zz
-		y = y - (zz + 1)
-	}
-	y &= 0x5555555555555555 >> (64 - uint(h.step)*2)
-	h.bits = x | y
-}
+const (
+	geoAxisX = 0xaaaaaaaaaaaaaaaa
+	geoAxisY = 0x5555555555555555
+)
 
 func geohashNeighbors(h geoHashBits) geoNeighbors {
 	move := func(dx, dy int) geoHashBits {
 		n := h
-		n.moveX(dx)
-		n.moveY(dy)
+		n.move(dx, geoAxisX)
+		n.move(dy, geoAxisY)
 		return n
 	}
 	return geoNeighbors{

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -27,18 +26,7 @@ import (
 // sorted set. For those the LIMIT and STORE options are dropped and the
 // replies compared as multisets.
 func TestSortDifferential(t *testing.T) {
-	rd := harness.StartRedis(t)
-	sh := startServer(t, nil)
-	for seed := uint64(1); seed <= 8; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			d := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
-			d.same("FLUSHALL")
-			g := &sortGen{r: rand.New(rand.NewPCG(seed, seed*4099))}
-			for i := 0; i < 3000 && !t.Failed(); i++ {
-				checkSort(d, g.next())
-			}
-		})
-	}
+	diffSeeds(t, 8, 3000, func(r *rand.Rand) func() []string { return (&sortGen{r: r}).next }, checkSort)
 }
 
 // checkSort compares one command, normalising SORTs whose order Redis
