@@ -11,7 +11,7 @@ const (
 
 func copyCommands() []*cmdSpec {
 	return []*cmdSpec{
-		{name: "copy", handler: cmdCopy, arity: -3, flags: flagWrite | flagDenyOOM, first: 1, last: 2, step: 1, group: "generic", acl: []string{"@keyspace"}, since: "6.2.0", summary: "Copies the value of a key to a new key.", complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."},
+		{name: "copy", handler: cmdCopy, arity: -3, flags: flagWrite | flagDenyOOM, first: 1, last: 2, step: 1, group: "generic", since: "6.2.0", summary: "Copies the value of a key to a new key.", complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."},
 	}
 }
 

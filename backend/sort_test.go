@@ -261,3 +261,28 @@ func TestSortScores(t *testing.T) {
 		d.same("LRANGE", "dst", "0", "-1")
 	}
 }
+
+// TestStoreKeysInExec: random SORT (on a list: a deterministic order) and
+// GEORADIUS/GEOSEARCHSTORE commands, valid or not, queued in MULTI and
+// run by EXEC, which locks only the shards of their key positions (all
+// shards for a SORT with patterns): the replies match redis-server's, so
+// every key a handler touches was locked (an unlocked access panics).
+func TestStoreKeysInExec(t *testing.T) {
+	diffSeeds(t, 2, 400, func(r *rand.Rand) func() []string {
+		sg, gg := &sortGen{r: r}, &geoGen{r: r}
+		return func() []string {
+			if r.IntN(2) == 0 {
+				c := sg.next()
+				if c[0] == "SORT" || c[0] == "SORT_RO" {
+					c[1] = "list"
+				}
+				return c
+			}
+			return gg.next()
+		}
+	}, func(d *differ, args []string) {
+		d.same("MULTI")
+		d.same(args...)
+		d.same("EXEC")
+	})
+}
