@@ -12,3 +12,6 @@ import "math"
 func libmSin(x float64) float64  { return math.Sin(x) }
 func libmCos(x float64) float64  { return math.Cos(x) }
 func libmAsin(x float64) float64 { return math.Asin(x) }
+
+// libmExact reports whether the trigonometry is the C library's (Go's functions: GEO distances may differ from redis-server's in the last bit).
+const libmExact = false
