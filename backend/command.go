@@ -166,6 +166,9 @@ func newCommandTable() commandTable {
 	t.add(migrateCommands()...)
 	t.add(pubsubCommands()...)
 	t.add(bitCommands()...)
+	t.add(copyCommands()...)
+	t.add(geoCommands()...)
+	t.add(sortCommands()...)
 	return t
 }
 

@@ -189,6 +189,7 @@ func cmdExec(c *Client, _ [][]byte) {
 	keys := c.watchedKeys()
 	early := map[int][]byte{}
 	for i, q := range queue {
+		all = all || sortReadsKeys(q.cmd, q.args) // SORT BY/GET patterns read any key
 		if q.cmd.first == 0 && q.cmd.keys == nil {
 			all = all || execAll[q.cmd.name]
 			if execEarly[q.cmd.name] {
