@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardis/shardis/integration/harness"
 )
@@ -289,10 +290,12 @@ func bitWrites(t *testing.T, seed uint64, n int, conns ...*rawConn) {
 		c.do("HSET", "hk", "f", "v")
 	}
 	// Then one of each kind of write on keys the random ones do not touch.
+	// The expiry is absolute: the servers get the command a few ms apart.
+	at := strconv.FormatInt(time.Now().Add(100000*time.Second).UnixMilli(), 10)
 	fixed := [][]string{
 		{"SET", "fx:del", "abc"}, {"BITOP", "OR", "fx:del", "fx:none", "fx:none"},
 		{"BITFIELD", "fx:fail", "OVERFLOW", "FAIL", "INCRBY", "u2", "100", "7"},
-		{"SET", "fx:same", "\x04", "EX", "100000"}, {"SETBIT", "fx:same", "5", "1"}, {"BITFIELD", "fx:same", "SET", "u8", "0", "4"},
+		{"SET", "fx:same", "\x04", "PXAT", at}, {"SETBIT", "fx:same", "5", "1"}, {"BITFIELD", "fx:same", "SET", "u8", "0", "4"},
 		{"SETBIT", "fx:grow", "5", "0"}, {"SETBIT", "fx:grow", "100", "0"}, {"SETBIT", "fx:grow", "3", "1"},
 		{"BITFIELD", "fx:bf", "SET", "i5", "#3", "-7", "INCRBY", "u63", "1", "-1", "OVERFLOW", "SAT", "INCRBY", "i64", "64", "-1"},
 		{"BITOP", "NOT", "fx:not", "fx:grow"}, {"BITOP", "XOR", "fx:grow", "fx:grow", "fx:bf"},
