@@ -42,7 +42,7 @@ var flagNames = []struct {
 	{flagAdmin, "admin"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"},
 	{flagBlocking, "blocking"}, {flagLoading, "loading"}, {flagStale, "stale"},
 	{flagSkipMonitor, "skip_monitor"}, {flagSkipSlowlog, "skip_slowlog"},
-	{flagFast, "fast"}, {flagNoAuth, "no_auth"}, {flagMayReplicate, "may_replicate"},
+	{flagFast, "fast"}, {flagNoAuth, "no_auth"}, // may_replicate: hidden, as Redis does
 	{flagNoMulti, "no_multi"}, {flagAllowBusy, "allow_busy"}, {flagMovableKeys, "movablekeys"},
 }
 
@@ -165,6 +165,7 @@ func newCommandTable() commandTable {
 	t.add(replicationCommands()...)
 	t.add(migrateCommands()...)
 	t.add(pubsubCommands()...)
+	t.add(hllCommands()...)
 	return t
 }
 
