@@ -158,6 +158,15 @@ func pfcountUnion(c *Client, keys [][]byte) {
 	tx := c.begin()
 	tx.lockKeys(keys...)
 	defer c.commit()
+	if _, ok := mergeKeys(c, tx, keys, &max); ok {
+		c.int(int64(hllCountRaw(&max)))
+	}
+}
+
+// mergeKeys merges the registers of the HLLs at keys (missing keys are
+// empty HLLs) into max. It reports whether one of them is dense, or
+// replies with the error and returns false.
+func mergeKeys(c *Client, tx *Tx, keys [][]byte, max *[hllRegisters]uint8) (dense, ok bool) {
 	for _, k := range keys {
 		e, _, found := tx.lookupRead(k)
 		if !found {
@@ -166,14 +175,15 @@ func pfcountUnion(c *Client, keys [][]byte) {
 		v, msg := hllLookup(e)
 		if msg != "" {
 			c.err(msg)
-			return
+			return false, false
 		}
-		if !hllMergeInto(&max, v) {
+		dense = dense || v[4] == hllDense
+		if !hllMergeInto(max, v) {
 			c.err(errHLLInvalid)
-			return
+			return false, false
 		}
 	}
-	c.int(int64(hllCountRaw(&max)))
+	return dense, true
 }
 
 func cmdPFMerge(c *Client, args [][]byte) {
@@ -182,24 +192,9 @@ func cmdPFMerge(c *Client, args [][]byte) {
 	tx := c.begin()
 	tx.lockKeys(args[1:]...)
 	defer c.commit()
-	useDense := false
-	for _, k := range args[1:] {
-		e, _, found := tx.lookupRead(k)
-		if !found {
-			continue
-		}
-		v, msg := hllLookup(e)
-		if msg != "" {
-			c.err(msg)
-			return
-		}
-		if v[4] == hllDense {
-			useDense = true
-		}
-		if !hllMergeInto(&max, v) {
-			c.err(errHLLInvalid)
-			return
-		}
+	useDense, ok := mergeKeys(c, tx, args[1:], &max)
+	if !ok {
+		return
 	}
 	e, sh, found := tx.lookup(dest)
 	b := newHLLBuf(hllEmpty)
