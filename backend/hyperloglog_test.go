@@ -351,6 +351,22 @@ func TestHLLProtocolDetails(t *testing.T) {
 			t.Errorf("COMMAND INFO %s ACL categories: redis %v, shardis %v", name, ra[6], rb[6])
 		}
 	}
+	// WATCH: a PFCOUNT that refreshes the cache modifies the key (Redis
+	// signals it), a PFADD that changes no register or a cached PFCOUNT
+	// does not.
+	w := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
+	for _, touch := range [][]string{{"PFCOUNT", "wk"}, {"PFADD", "wk", "a"}, {"PFADD", "wk", "zz"}, {"PFMERGE", "wk"}} {
+		d.same("DEL", "wk")
+		d.same("PFADD", "wk", "a", "b")
+		if touch[0] != "PFCOUNT" {
+			d.same("PFCOUNT", "wk")
+		}
+		w.same("WATCH", "wk")
+		d.same(touch...)
+		w.same("MULTI")
+		w.same("GET", "wk")
+		w.same("EXEC")
+	}
 	d.same("CONFIG", "GET", "hll-sparse-max-bytes")
 	d.same("CONFIG", "SET", "hll-sparse-max-bytes", "-1")
 	d.same("CONFIG", "SET", "hll-sparse-max-bytes", "2kb")
