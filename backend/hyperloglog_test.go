@@ -351,6 +351,19 @@ func TestHLLProtocolDetails(t *testing.T) {
 			t.Errorf("COMMAND INFO %s ACL categories: redis %v, shardis %v", name, ra[6], rb[6])
 		}
 	}
+	// A corrupt dense value whose registers are all above 51: the
+	// estimate is infinite, llroundl gives LLONG_MIN on x86-64.
+	regs := make([]byte, hllDenseSize-hllHdrSize)
+	for i := 0; i < hllRegisters; i++ {
+		denseSet(regs, i, 60)
+	}
+	d.same("SET", "inf", "HYLL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80"+string(regs))
+	if r := d.ref.do("PFCOUNT", "inf", "missing"); r != ":-9223372036854775808\r\n" {
+		t.Fatalf("redis-server's PFCOUNT of the infinite estimate: %q", r)
+	}
+	d.same("PFCOUNT", "inf", "missing")
+	d.same("PFCOUNT", "inf")
+	d.same("GET", "inf")
 	// WATCH: a PFCOUNT that refreshes the cache modifies the key (Redis
 	// signals it), a PFADD that changes no register or a cached PFCOUNT
 	// does not.
