@@ -304,6 +304,18 @@ func TestHLLProtocolDetails(t *testing.T) {
 	rd := harness.StartRedis(t)
 	sh := startServer(t, nil)
 	d := &differ{t: t, ref: dialRaw(t, rd.Addr), got: dialRaw(t, sh.addr())}
+	d.same("CONFIG", "RESETSTAT")
+	defer func() {
+		// Read lookups count keyspace hits and misses, write lookups do
+		// not: PFCOUNT and PFMERGE's sources read, PFADD, PFDEBUG and
+		// PFMERGE's destination write.
+		for _, f := range []string{"keyspace_hits", "keyspace_misses"} {
+			a, b := infoField(parseRESP(d.ref.do("INFO", "stats")).s, f), infoField(parseRESP(d.got.do("INFO", "stats")).s, f)
+			if a != b || a <= 0 {
+				t.Errorf("%s: redis %d, shardis %d", f, a, b)
+			}
+		}
+	}()
 	d.same("PFADD", "h")
 	d.same("GET", "h")
 	d.same("PFDEBUG", "DECODE", "h")
@@ -358,10 +370,9 @@ func TestHLLProtocolDetails(t *testing.T) {
 		denseSet(regs, i, 60)
 	}
 	d.same("SET", "inf", "HYLL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80"+string(regs))
-	if r := d.ref.do("PFCOUNT", "inf", "missing"); r != ":-9223372036854775808\r\n" {
-		t.Fatalf("redis-server's PFCOUNT of the infinite estimate: %q", r)
+	if a, b := d.ref.do("PFCOUNT", "inf", "missing"), d.got.do("PFCOUNT", "inf", "missing"); a != ":-9223372036854775808\r\n" || b != a {
+		t.Fatalf("PFCOUNT of the infinite estimate: redis %q, shardis %q", a, b)
 	}
-	d.same("PFCOUNT", "inf", "missing")
 	d.same("PFCOUNT", "inf")
 	d.same("GET", "inf")
 	// WATCH: a PFCOUNT that refreshes the cache modifies the key (Redis
