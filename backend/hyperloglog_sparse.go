@@ -15,7 +15,7 @@ type hllBuf struct {
 const hllSlack = 4
 
 func newHLLBuf(v string) hllBuf {
-	s := make([]byte, len(v), len(v)+hllSlack+len(v)/8)
+	s := make([]byte, len(v), len(v)+hllSlack+min(len(v)/8, 256))
 	copy(s, v)
 	return hllBuf{s: s}
 }
