@@ -42,7 +42,7 @@ var flagNames = []struct {
 	{flagAdmin, "admin"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"},
 	{flagBlocking, "blocking"}, {flagLoading, "loading"}, {flagStale, "stale"},
 	{flagSkipMonitor, "skip_monitor"}, {flagSkipSlowlog, "skip_slowlog"},
-	{flagFast, "fast"}, {flagNoAuth, "no_auth"}, {flagMayReplicate, "may_replicate"},
+	{flagFast, "fast"}, {flagNoAuth, "no_auth"}, // may_replicate: hidden, as Redis does
 	{flagNoMulti, "no_multi"}, {flagAllowBusy, "allow_busy"}, {flagMovableKeys, "movablekeys"},
 }
 
@@ -169,6 +169,7 @@ func newCommandTable() commandTable {
 	t.add(copyCommands()...)
 	t.add(geoCommands()...)
 	t.add(sortCommands()...)
+	t.add(hllCommands()...)
 	return t
 }
 

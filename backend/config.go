@@ -59,6 +59,10 @@ type Config struct {
 	ListMaxListpackSize    int // list-max-listpack-size (reported only)
 	ListCompressDepth      int // list-compress-depth (reported only)
 
+	// HLLSparseMaxBytes is hll-sparse-max-bytes: the size above which a
+	// HyperLogLog's sparse representation is promoted to dense.
+	HLLSparseMaxBytes int64
+
 	// ClientOutputBufferLimit is client-output-buffer-limit; the pubsub
 	// class disconnects slow subscribers (pubsub_conn.go).
 	ClientOutputBufferLimit OutputBufferLimits
@@ -95,6 +99,7 @@ func DefaultConfig() Config {
 		ZsetMaxListpackValue:     64,
 		ReplicationConfig:        DefaultReplicationConfig(),
 		ListMaxListpackSize:      -2,
+		HLLSparseMaxBytes:        3000,
 		ClientOutputBufferLimit:  DefaultOutputBufferLimits(),
 	}
 }
@@ -279,6 +284,7 @@ var params = append([]param{
 	intParam("list-max-listpack-size", math.MinInt32, math.MaxInt32, func(c *Config) *int { return &c.ListMaxListpackSize }),
 	intParam("list-max-ziplist-size", math.MinInt32, math.MaxInt32, func(c *Config) *int { return &c.ListMaxListpackSize }),
 	intParam("list-compress-depth", 0, math.MaxInt32, func(c *Config) *int { return &c.ListCompressDepth }),
+	memParam("hll-sparse-max-bytes", 0, math.MaxInt64, func(c *Config) *int64 { return &c.HLLSparseMaxBytes }),
 	fixedParam("databases", "1"),
 	fixedParam("save", ""),
 	fixedParam("maxmemory", "0"),

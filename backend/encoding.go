@@ -13,6 +13,7 @@ type typeLimits struct {
 	hashEntries, hashValue atomic.Int64
 	setIntset              atomic.Int64
 	zsetEntries, zsetValue atomic.Int64
+	hllSparseMax           atomic.Int64 // hll-sparse-max-bytes
 }
 
 func (l *typeLimits) store(c Config) {
@@ -21,6 +22,7 @@ func (l *typeLimits) store(c Config) {
 	l.setIntset.Store(int64(c.SetMaxIntsetEntries))
 	l.zsetEntries.Store(int64(c.ZsetMaxListpackEntries))
 	l.zsetValue.Store(int64(c.ZsetMaxListpackValue))
+	l.hllSparseMax.Store(c.HLLSparseMaxBytes)
 }
 
 // Compact representations stay small whatever the thresholds say, so that

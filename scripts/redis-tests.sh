@@ -23,7 +23,7 @@ DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/list unit/type/list-2
 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/expire
 unit/keyspace unit/multi unit/info-command unit/auth unit/dump unit/scan
 unit/protocol unit/quit unit/pause unit/pubsub unit/bitops unit/bitfield
-unit/geo unit/sort"
+unit/geo unit/sort unit/hyperloglog"
 
 # Tags denied in external mode: the tests use DEBUG, replication between
 # servers the suite starts itself, or maxmemory; resp3 makes the suite skip
@@ -47,7 +47,6 @@ unit/keyspace|/^COPY basic usage for stream|streams are not provided
 unit/sort|SORT sorted set BY nosort works as expected from scripts|scripting (EVAL) is not provided
 unit/multi|/script timeout|scripting (EVAL, lua-time-limit) is not provided
 unit/multi|Blocking commands ignores the timeout|streams (XREAD, XGROUP) are not provided
-unit/pause|Test special commands are paused by RO|HyperLogLog (PFADD, PFCOUNT) is not provided
 unit/pause|/script|scripting (EVAL, SCRIPT LOAD) is not provided
 unit/pubsub|PubSub messages with CLIENT REPLY OFF|RESP3 (HELLO 3) and CLIENT REPLY are not provided
 unit/pubsub|/^Keyspace notifications|keyspace notifications (notify-keyspace-events) are not provided
