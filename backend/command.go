@@ -165,6 +165,7 @@ func newCommandTable() commandTable {
 	t.add(replicationCommands()...)
 	t.add(migrateCommands()...)
 	t.add(pubsubCommands()...)
+	t.add(scriptingCommands()...)
 	return t
 }
 
@@ -296,6 +297,11 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
 		c.err(errNoAuth)
+		cmd.counters(c).rejected.Add(1)
+		return
+	}
+	if msg := s.busyRefusal(c, cmd); msg != "" {
+		c.err(msg) // a script runs past busy-reply-threshold (scripting.go)
 		cmd.counters(c).rejected.Add(1)
 		return
 	}

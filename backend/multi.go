@@ -158,7 +158,8 @@ func (c *Client) releaseMulti() { c.discardMulti() }
 
 // execAll are keyless commands that read or write the whole keyspace:
 // EXEC locks every shard when one is queued.
-var execAll = map[string]bool{"dbsize": true, "keys": true, "randomkey": true, "scan": true, "flushall": true, "flushdb": true}
+var execAll = map[string]bool{"dbsize": true, "keys": true, "randomkey": true, "scan": true, "flushall": true, "flushdb": true,
+	"eval": true, "evalsha": true, "eval_ro": true, "evalsha_ro": true}
 
 // execEarly are commands whose reply is computed just before EXEC takes
 // its locks (they lock shards themselves).

@@ -63,6 +63,7 @@ type Server struct {
 	blockedClients  atomic.Int64   // clients blocked by BLPOP & co. (blocking.go)
 	pubsub          pubsubHub      // channels, patterns, subscribers (pubsub.go)
 	migr            migrateTargets // connections to migration targets (migrate_target.go)
+	scripts         scriptEngine   // script cache, interpreters, the running script (scripting.go)
 
 	runID   string
 	started time.Time
