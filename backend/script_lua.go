@@ -34,13 +34,16 @@ type luaVM struct {
 	run     *scriptRun                // the current run, nil between runs
 	reply   replyWriter               // captures the reply of one redis.call
 	null    *lua.LUserData            // cjson.null
+	// protected are the read-only tables and their metatables:
+	// setmetatable and rawset refuse them.
+	protected map[*lua.LTable]bool
 }
 
 const luaSource = "@user_script"
 
 func newLuaVM(e *scriptEngine) *luaVM {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 1024, RegistrySize: 1024 * 20})
-	vm := &luaVM{L: L, funcs: map[string]*lua.LFunction{}}
+	vm := &luaVM{L: L, funcs: map[string]*lua.LFunction{}, protected: map[*lua.LTable]bool{}}
 	for _, lib := range []struct {
 		name string
 		fn   lua.LGFunction
@@ -54,6 +57,29 @@ func newLuaVM(e *scriptEngine) *luaVM {
 		g.RawSetString(name, lua.LNil)
 	}
 	g.RawSetString("pcall", L.NewFunction(vm.luaPcall))
+	for _, name := range []string{"setmetatable", "rawset"} {
+		orig := g.RawGetString(name).(*lua.LFunction)
+		g.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			if t, ok := L.Get(1).(*lua.LTable); ok && vm.protected[t] {
+				L.RaiseError("Attempt to modify a readonly table")
+			}
+			L.Insert(orig, 1)
+			L.Call(L.GetTop()-1, lua.MultRet)
+			return L.GetTop()
+		}))
+	}
+	loadstring := g.RawGetString("loadstring").(*lua.LFunction)
+	g.RawSetString("loadstring", L.NewFunction(func(L *lua.LState) int {
+		// Binary chunks are refused, as Redis' Lua does.
+		if s, ok := L.Get(1).(lua.LString); ok && strings.HasPrefix(string(s), "\x1bLua") {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("binary code not allowed"))
+			return 2
+		}
+		L.Insert(loadstring, 1)
+		L.Call(L.GetTop()-1, lua.MultRet)
+		return L.GetTop()
+	}))
 	tostring := g.RawGetString("tostring")
 	g.RawSetString("tostring", L.NewFunction(func(L *lua.LState) int {
 		// Lua 5.1 formats numbers with "%.14g".
@@ -92,9 +118,15 @@ func newLuaVM(e *scriptEngine) *luaVM {
 	redis.RawSetString("REDIS_VERSION", lua.LString("7.0.15"))
 	g.RawSetString("redis", redis)
 
+	str := g.RawGetString("string").(*lua.LTable)
+	str.RawSetString("dump", L.NewFunction(func(L *lua.LState) int {
+		L.CheckFunction(1)
+		L.Push(lua.LString("\x1bLua\x51")) // a binary chunk header: loadstring refuses it
+		return 1
+	}))
 	math := g.RawGetString("math").(*lua.LTable)
 	math.RawSetString("random", L.NewFunction(func(L *lua.LState) int { return luaRandom(e, L) }))
-	math.RawSetString("randomseed", L.NewFunction(func(L *lua.LState) int { e.rand.seed(int32(L.CheckInt(1))); return 0 }))
+	math.RawSetString("randomseed", L.NewFunction(func(L *lua.LState) int { e.rand.seed(int32(checkNumber(L, 1))); return 0 }))
 
 	vm.null = L.NewUserData()
 	g.RawSetString("cjson", openCjson(L, vm.null))
@@ -104,7 +136,7 @@ func newLuaVM(e *scriptEngine) *luaVM {
 	// Read-only library tables and globals (see the comment at the top).
 	for _, name := range []string{"redis", "string", "table", "math", "cjson", "bit", "coroutine"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
-			g.RawSetString(name, readOnlyProxy(L, t, nil))
+			g.RawSetString(name, vm.readOnlyProxy(t, nil))
 		}
 	}
 	vm.globals = L.NewTable()
@@ -121,21 +153,26 @@ func newLuaVM(e *scriptEngine) *luaVM {
 	for _, k := range keys {
 		g.RawSet(k, lua.LNil)
 	}
-	L.SetMetatable(g, readOnlyMeta(L, vm.globals, missing))
+	L.SetMetatable(g, vm.readOnlyMeta(vm.globals, missing))
+	vm.protected[g] = true
+	vm.protected[vm.globals] = true
 	// The string metatable's __index must stay the real string library.
 	return vm
 }
 
 // readOnlyProxy returns an empty table reading through to t and refusing
 // writes; missing, when not nil, is t's own __index for absent names.
-func readOnlyProxy(L *lua.LState, t *lua.LTable, missing *lua.LFunction) *lua.LTable {
+func (vm *luaVM) readOnlyProxy(t *lua.LTable, missing *lua.LFunction) *lua.LTable {
+	L := vm.L
 	p := L.NewTable()
-	L.SetMetatable(p, readOnlyMeta(L, t, missing))
+	L.SetMetatable(p, vm.readOnlyMeta(t, missing))
+	vm.protected[p] = true
 	return p
 }
 
 // readOnlyMeta is the metatable of a read-only proxy of t.
-func readOnlyMeta(L *lua.LState, t *lua.LTable, missing *lua.LFunction) *lua.LTable {
+func (vm *luaVM) readOnlyMeta(t *lua.LTable, missing *lua.LFunction) *lua.LTable {
+	L := vm.L
 	if missing != nil {
 		mt := L.NewTable()
 		mt.RawSetString("__index", missing)
@@ -147,7 +184,16 @@ func readOnlyMeta(L *lua.LState, t *lua.LTable, missing *lua.LFunction) *lua.LTa
 		L.RaiseError("Attempt to modify a readonly table")
 		return 0
 	}))
-	mt.RawSetString("__metatable", lua.LFalse)
+	// getmetatable returns a read-only view of the metatable.
+	view := L.NewTable()
+	vmt := L.NewTable()
+	vmt.RawSetString("__index", mt)
+	vmt.RawSetString("__newindex", mt.RawGetString("__newindex"))
+	vmt.RawSetString("__metatable", lua.LFalse)
+	L.SetMetatable(view, vmt)
+	mt.RawSetString("__metatable", view)
+	vm.protected[mt] = true
+	vm.protected[view] = true
 	return mt
 }
 
@@ -345,9 +391,12 @@ func respToLua(L *lua.LState, b []byte) (lua.LValue, []byte) {
 
 // luaToRESP writes a script's Lua return value as a reply
 // (luaReplyToRedisReply).
-func luaToRESP(w *replyWriter, v lua.LValue, depth int) {
+// countErr is called for each error reply written (errorstats), except
+// those of commands the script called, already counted.
+func luaToRESP(w *replyWriter, v lua.LValue, depth int, countErr func(string)) {
 	if depth > 7000 {
 		w.WriteError("ERR reached lua stack limit")
+		countErr("ERR reached lua stack limit")
 		return
 	}
 	switch v := v.(type) {
@@ -363,7 +412,11 @@ func luaToRESP(w *replyWriter, v lua.LValue, depth int) {
 		w.WriteInt64(luaToInt64(float64(v)))
 	case *lua.LTable:
 		if s, ok := v.RawGetString("err").(lua.LString); ok {
-			w.WriteError(strings.NewReplacer("\r", " ", "\n", " ").Replace(string(s)))
+			msg := strings.NewReplacer("\r", " ", "\n", " ").Replace(string(s))
+			w.WriteError(msg)
+			if v.RawGetString("ignore_error_stats_update") != lua.LTrue {
+				countErr(msg)
+			}
 			return
 		}
 		if s, ok := v.RawGetString("ok").(lua.LString); ok {
@@ -380,7 +433,7 @@ func luaToRESP(w *replyWriter, v lua.LValue, depth int) {
 		}
 		w.WriteArray(n)
 		for j := 1; j <= n; j++ {
-			luaToRESP(w, v.RawGetInt(j), depth+1)
+			luaToRESP(w, v.RawGetInt(j), depth+1, countErr)
 		}
 	default:
 		w.WriteNull()
@@ -524,13 +577,13 @@ func luaRandom(e *scriptEngine, L *lua.LState) int {
 	case 0:
 		L.Push(lua.LNumber(r))
 	case 1:
-		u := L.CheckInt(1)
+		u := int(checkNumber(L, 1))
 		if u < 1 {
 			L.ArgError(1, "interval is empty")
 		}
 		L.Push(lua.LNumber(math.Floor(r*float64(u)) + 1))
 	case 2:
-		l, u := L.CheckInt(1), L.CheckInt(2)
+		l, u := int(checkNumber(L, 1)), L.CheckInt(2)
 		if l > u {
 			L.ArgError(2, "interval is empty")
 		}

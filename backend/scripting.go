@@ -347,6 +347,13 @@ func (e *scriptEngine) putVM(vm *luaVM) {
 	}
 }
 
+// cached is INFO's number_of_cached_scripts.
+func (e *scriptEngine) cached() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.scripts)
+}
+
 // flush is SCRIPT FLUSH.
 func (e *scriptEngine) flush() {
 	e.mu.Lock()
@@ -423,12 +430,21 @@ func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOn
 		vm.globals.RawSetString("ARGV", luaArray(L, argv))
 		L.Push(fn)
 		err := L.PCall(0, 1, vm.handler)
+		c.failed = false
+		countErr := func(msg string) {
+			c.failed = true
+			c.s.errs.add(msg)
+		}
 		if err != nil {
-			c.failed = false
-			c.err(scriptErrorText(err, sc.sha, run.killed.Load()))
+			msg, counted := scriptErrorText(err, sc.sha, run.killed.Load())
+			c.w.WriteError(msg)
+			if counted {
+				c.failed = true
+			} else {
+				countErr(msg)
+			}
 		} else {
-			c.failed = false
-			luaToRESP(c.w, L.Get(-1), 0)
+			luaToRESP(c.w, L.Get(-1), 0, countErr)
 		}
 		L.SetTop(0)
 	}
@@ -446,8 +462,9 @@ func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOn
 }
 
 // scriptErrorText is the reply of a failed script: the error table's
-// message and where it was raised (luaCallFunction).
-func scriptErrorText(err error, sha string, killed bool) string {
+// message and where it was raised (luaCallFunction); counted when the
+// error is a called command's, already in the error statistics.
+func scriptErrorText(err error, sha string, killed bool) (string, bool) {
 	var obj lua.LValue = lua.LString(err.Error())
 	if ae, ok := err.(*lua.ApiError); ok && ae.Object != nil {
 		obj = ae.Object
@@ -455,16 +472,16 @@ func scriptErrorText(err error, sha string, killed bool) string {
 	t, ok := obj.(*lua.LTable)
 	if !ok {
 		if killed {
-			return "ERR Script killed by user with SCRIPT KILL..."
+			return "ERR Script killed by user with SCRIPT KILL...", false
 		}
-		return "ERR Error running script " + sha + ", " + clip(lua.LVAsString(obj), 100)
+		return "ERR Error running script " + sha + ", " + clip(lua.LVAsString(obj), 100), false
 	}
 	msg := lua.LVAsString(t.RawGetString("err"))
 	src, line := t.RawGetString("source"), t.RawGetString("line")
 	if src != lua.LNil && line != lua.LNil {
 		msg += " script: " + sha + ", on " + lua.LVAsString(src) + ":" + lua.LVAsString(line) + "."
 	}
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg), t.RawGetString("ignore_error_stats_update") == lua.LTrue
 }
 
 // call runs one command of the script (scriptCall) with its reply in w;
