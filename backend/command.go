@@ -273,6 +273,9 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	if c.internal {
 		c.clock = time.Now()
 	}
+	if s.busyReject(c, args) {
+		return // a script runs past busy-reply-threshold (scripting.go)
+	}
 	if c.mx.active && s.queueMulti(c, args) {
 		return // queued by MULTI, or refused (multi.go)
 	}
@@ -297,11 +300,6 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
 		c.err(errNoAuth)
-		cmd.counters(c).rejected.Add(1)
-		return
-	}
-	if msg := s.busyRefusal(c, cmd); msg != "" {
-		c.err(msg) // a script runs past busy-reply-threshold (scripting.go)
 		cmd.counters(c).rejected.Add(1)
 		return
 	}

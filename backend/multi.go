@@ -184,6 +184,13 @@ func cmdExec(c *Client, _ [][]byte) {
 				c.err("EXECABORT Transaction discarded because of: " + msg)
 				return
 			}
+		} else if !c.internal && s.repl.pause.active.Load() && s.mayReplicate(q.cmd, q.args) {
+			// EVAL and other may_replicate commands wait out CLIENT PAUSE WRITE.
+			if !s.repl.pause.wait(c, true) {
+				c.discardMulti()
+				c.err("EXECABORT Transaction discarded because of: " + errShuttingDown)
+				return
+			}
 		}
 	}
 	all := false

@@ -408,6 +408,72 @@ func (s *Server) busyRefusal(c *Client, cmd *cmdSpec) string {
 	return errScriptBusy
 }
 
+// busyReject answers c's command BUSY while another client's script runs
+// past busy-reply-threshold (processCommand's check, before MULTI queues
+// the command: the transaction is flagged, EXEC aborts).
+func (s *Server) busyReject(c *Client, args [][]byte) bool {
+	if s.scripts.running.Load() == nil {
+		return false
+	}
+	cmd := s.cmds.lookup(args[0])
+	if cmd != nil && cmd.subs != nil && len(args) >= 2 {
+		cmd = s.cmds.lookupSub(cmd, args[1])
+	}
+	if cmd == nil {
+		return false
+	}
+	msg := s.busyRefusal(c, cmd)
+	if msg == "" {
+		return false
+	}
+	cmd.counters(c).rejected.Add(1)
+	if c.mx.active {
+		if cmd.name == "exec" {
+			c.discardMulti()
+			c.err("EXECABORT Transaction discarded because of: " + msg)
+			return true
+		}
+		c.mx.failed = true
+	}
+	c.err(msg)
+	return true
+}
+
+// mayReplicate tells whether a command queued by MULTI may write, for
+// EXEC's CLIENT PAUSE WRITE check: its may_replicate flag, except for
+// EVAL and EVALSHA of a cached script with a shebang, whose flags decide
+// (evalGetCommandFlags: no-writes scripts do not wait).
+func (s *Server) mayReplicate(cmd *cmdSpec, args [][]byte) bool {
+	if cmd.flags&flagMayReplicate == 0 {
+		return false
+	}
+	if cmd.name != "eval" && cmd.name != "evalsha" {
+		return true
+	}
+	sha := strings.ToLower(string(args[1]))
+	if cmd.name == "eval" {
+		sha = sha1hex(args[1])
+	}
+	if sc := s.scripts.lookup(sha); sc != nil {
+		return sc.flags&scriptCompat != 0 || sc.flags&scriptNoWrites == 0
+	}
+	if cmd.name == "eval" {
+		flags, _, msg := shebangFlags(string(args[1]))
+		return msg != "" || flags&scriptCompat != 0 || flags&scriptNoWrites == 0
+	}
+	return true
+}
+
+// abort stops the running script, written or not (server shutdown).
+func (e *scriptEngine) abort() {
+	if r := e.running.Load(); r != nil {
+		r.mu.Lock()
+		r.killed.Store(true)
+		r.mu.Unlock()
+		r.cancel()
+	}
+}
+
 // run runs sc for c with every shard locked and replies.
 func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOnly bool) {
 	vm := e.getVM()

@@ -275,6 +275,7 @@ func (s *Server) stop(req shutdownRequest) error {
 	}
 	s.mu.Unlock()
 	s.repl.shutdown(10 * time.Second)
+	s.scripts.abort() // a running script would hold every shard (scripting.go)
 	for _, c := range s.clients.list() {
 		c.kill()
 	}

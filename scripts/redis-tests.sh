@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/list unit/type/list-2
 unit/type/list-3 unit/type/hash unit/type/set unit/type/zset unit/expire
 unit/keyspace unit/multi unit/info-command unit/auth unit/dump unit/scan
-unit/protocol unit/quit unit/pause unit/pubsub"
+unit/protocol unit/quit unit/pause unit/pubsub unit/scripting"
 
 # Tags denied in external mode: the tests use DEBUG, replication between
 # servers the suite starts itself, or maxmemory; resp3 makes the suite skip
@@ -40,11 +40,10 @@ unit/type/hash|/RESP3|RESP3 (HELLO 3) is not provided: shardis-server speaks RES
 unit/type/zset|/RESP3|RESP3 (HELLO 3) is not provided
 unit/keyspace|/^COPY |COPY is not provided
 unit/multi|/SORT|SORT is not provided
-unit/multi|/script timeout|scripting (EVAL, lua-time-limit) is not provided
 unit/multi|Blocking commands ignores the timeout|streams (XREAD, XGROUP) are not provided
 unit/type/list|/SORT\.\.STORE|SORT is not provided
 unit/pause|Test special commands are paused by RO|HyperLogLog (PFADD, PFCOUNT) is not provided
-unit/pause|/script|scripting (EVAL, SCRIPT LOAD) is not provided
+unit/pause|Test RO scripts are not blocked by pause RO|FUNCTION/FCALL are not provided (the test loads a function)
 unit/pubsub|PubSub messages with CLIENT REPLY OFF|RESP3 (HELLO 3) and CLIENT REPLY are not provided
 unit/pubsub|/^Keyspace notifications|keyspace notifications (notify-keyspace-events) are not provided
 unit/scripting|EVAL - Scripts can'"'"'t run XREAD and XREADGROUP with BLOCK option|streams (XREAD, XGROUP) are not provided
