@@ -42,7 +42,7 @@ type luaVM struct {
 const luaSource = "@user_script"
 
 func newLuaVM(e *scriptEngine) *luaVM {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 1024, RegistrySize: 1024 * 20})
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistryMaxSize: 1 << 20})
 	vm := &luaVM{L: L, funcs: map[string]*lua.LFunction{}, protected: map[*lua.LTable]bool{}}
 	for _, lib := range []struct {
 		name string

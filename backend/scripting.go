@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +44,9 @@ type scriptEngine struct {
 	scripts map[string]*luaScript // by lower-case SHA1 hex
 	pool    []*luaVM
 	gen     uint64 // bumped by SCRIPT FLUSH
-	running atomic.Pointer[scriptRun]
+	runMu   sync.Mutex
+	runs    map[*scriptRun]struct{} // the running scripts (several when their shards differ)
+	nrun    atomic.Int32            // len(runs), read without runMu
 	rand    rand48 // math.random's generator (redisLrand48)
 	srv     *Server
 }
@@ -54,7 +57,17 @@ type luaScript struct {
 	body  string
 	proto *lua.FunctionProto
 	flags scriptFlags
+	// locking is how its runs with declared keys lock: scriptLockLearn
+	// (every shard, and check whether it touches only declared keys),
+	// scriptLockDeclared (the declared keys' shards), scriptLockAll.
+	locking atomic.Int32
 }
+
+const (
+	scriptLockLearn = iota
+	scriptLockDeclared
+	scriptLockAll
+)
 
 // scriptFlags are the flags of a "#!lua flags=..." shebang.
 type scriptFlags uint8
@@ -76,7 +89,13 @@ var scriptFlagNames = map[string]scriptFlags{
 // scriptRun is one running script.
 type scriptRun struct {
 	c         *Client
+	sc        *luaScript
 	sha       string
+	partial   bool // only the shards of the declared keys are locked
+	restart   bool // touched an undeclared key before writing: run again with every shard
+	learn     bool // every shard is locked: note whether only declared shards are touched
+	declared  [numShards / 64]uint64
+	strayed   bool // learn: touched a key outside the declared shards
 	start     time.Time
 	threshold time.Duration // busy-reply-threshold at its start (0 = none)
 	readOnly  bool
@@ -333,11 +352,16 @@ func (e *scriptEngine) getVM() *luaVM {
 	return vm
 }
 
+// maxPooledVMs bounds the pool: scripts on different shards run in
+// parallel, each with its own interpreter, while waiting for their locks
+// too; making one costs far more than a run.
+const maxPooledVMs = 64
+
 // putVM returns an interpreter to the pool (closing it when the pool is
 // full or it predates a SCRIPT FLUSH).
 func (e *scriptEngine) putVM(vm *luaVM) {
 	e.mu.Lock()
-	if vm.gen == e.gen && len(e.pool) < 4 {
+	if vm.gen == e.gen && len(e.pool) < maxPooledVMs {
 		e.pool = append(e.pool, vm)
 		vm = nil
 	}
@@ -395,11 +419,11 @@ func (s *Server) busyThreshold() time.Duration {
 // busyRefusal is the BUSY reply for c's command while another client's
 // script runs past busy-reply-threshold; "" when cmd may run.
 func (s *Server) busyRefusal(c *Client, cmd *cmdSpec) string {
-	r := s.scripts.running.Load()
-	if r == nil || r.c == c || cmd.flags&flagAllowBusy != 0 || c.internal {
+	if cmd.flags&flagAllowBusy != 0 || c.internal {
 		return ""
 	}
-	if r.threshold <= 0 || time.Since(r.start) < r.threshold {
+	r := s.scripts.oldest(c)
+	if r == nil || r.threshold <= 0 || time.Since(r.start) < r.threshold {
 		return ""
 	}
 	if !r.logged.Swap(true) {
@@ -412,7 +436,7 @@ func (s *Server) busyRefusal(c *Client, cmd *cmdSpec) string {
 // past busy-reply-threshold (processCommand's check, before MULTI queues
 // the command: the transaction is flagged, EXEC aborts).
 func (s *Server) busyReject(c *Client, args [][]byte) bool {
-	if s.scripts.running.Load() == nil {
+	if s.scripts.nrun.Load() == 0 {
 		return false
 	}
 	cmd := s.cmds.lookup(args[0])
@@ -466,7 +490,9 @@ func (s *Server) mayReplicate(cmd *cmdSpec, args [][]byte) bool {
 
 // abort stops the running script, written or not (server shutdown).
 func (e *scriptEngine) abort() {
-	if r := e.running.Load(); r != nil {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	for r := range e.runs {
 		r.mu.Lock()
 		r.killed.Store(true)
 		r.mu.Unlock()
@@ -474,8 +500,58 @@ func (e *scriptEngine) abort() {
 	}
 }
 
-// run runs sc for c with every shard locked and replies.
+// oldest returns the longest running script not run by c (nil: none).
+func (e *scriptEngine) oldest(c *Client) *scriptRun {
+	if e.nrun.Load() == 0 {
+		return nil
+	}
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	var old *scriptRun
+	for r := range e.runs {
+		if r.c != c && (old == nil || r.start.Before(old.start)) {
+			old = r
+		}
+	}
+	return old
+}
+
+func (e *scriptEngine) started(r *scriptRun) {
+	e.runMu.Lock()
+	if e.runs == nil {
+		e.runs = map[*scriptRun]struct{}{}
+	}
+	e.runs[r] = struct{}{}
+	e.nrun.Add(1)
+	e.runMu.Unlock()
+}
+
+func (e *scriptEngine) finished(r *scriptRun) {
+	e.runMu.Lock()
+	delete(e.runs, r)
+	e.nrun.Add(-1)
+	e.runMu.Unlock()
+}
+
+// run runs sc for c and replies. Scripts without keys lock every shard.
+// A script with declared keys first runs with every shard locked while
+// its calls are checked (learn): if it touched only the declared keys'
+// shards, its later runs lock just those, else every shard. If such a
+// run touches another shard anyway (keys computed from data), before it
+// wrote it is run again from the start with every shard locked; after,
+// the shard is locked if it comes after those held (ascending order
+// cannot deadlock), else the call fails; from then on the script locks
+// every shard.
 func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOnly bool) {
+	partial := !c.atomic && len(keys) > 0 && sc.locking.Load() == scriptLockDeclared
+	for !e.runOnce(c, sc, keys, argv, readOnly, partial) {
+		partial = false
+	}
+}
+
+// runOnce is one attempt of run; false when it must be run again with
+// every shard locked (nothing was written or replied).
+func (e *scriptEngine) runOnce(c *Client, sc *luaScript, keys, argv [][]byte, readOnly, partial bool) bool {
 	vm := e.getVM()
 	L := vm.L
 	fn := vm.funcs[sc.sha]
@@ -484,18 +560,27 @@ func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOn
 		vm.funcs[sc.sha] = fn
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &scriptRun{c: c, sha: sc.sha, start: time.Now(), threshold: c.s.busyThreshold(), readOnly: readOnly, repl: 3, cancel: cancel}
+	run := &scriptRun{c: c, sc: sc, sha: sc.sha, partial: partial, start: time.Now(), threshold: c.s.busyThreshold(), readOnly: readOnly, repl: 3, cancel: cancel}
+	run.learn = !c.atomic && !partial && len(keys) > 0 && sc.locking.Load() == scriptLockLearn
+	for _, k := range keys {
+		i := shardIndex(hashKey(k))
+		run.declared[i>>6] |= 1 << (uint(i) & 63)
+	}
 	vm.run = run
 	L.SetContext(ctx)
 	body := func() {
-		e.running.Store(run)
-		defer e.running.Store(nil)
+		e.started(run)
+		defer e.finished(run)
 		raw, args := c.raw, c.args
 		defer func() { c.raw, c.args = raw, args }()
 		vm.globals.RawSetString("KEYS", luaArray(L, keys))
 		vm.globals.RawSetString("ARGV", luaArray(L, argv))
 		L.Push(fn)
 		err := L.PCall(0, 1, vm.handler)
+		if run.restart {
+			L.SetTop(0)
+			return
+		}
 		c.failed = false
 		countErr := func(msg string) {
 			c.failed = true
@@ -514,9 +599,12 @@ func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOn
 		}
 		L.SetTop(0)
 	}
-	if c.atomic {
+	switch {
+	case c.atomic:
 		body()
-	} else {
+	case partial:
+		c.atomically(false, keys, body)
+	default:
 		c.atomically(true, nil, body)
 	}
 	L.RemoveContext()
@@ -525,6 +613,14 @@ func (e *scriptEngine) run(c *Client, sc *luaScript, keys, argv [][]byte, readOn
 	vm.globals.RawSetString("KEYS", lua.LNil)
 	vm.globals.RawSetString("ARGV", lua.LNil)
 	e.putVM(vm)
+	if run.learn {
+		next := int32(scriptLockDeclared)
+		if run.strayed {
+			next = scriptLockAll
+		}
+		sc.locking.CompareAndSwap(scriptLockLearn, next)
+	}
+	return !run.restart
 }
 
 // scriptErrorText is the reply of a failed script: the error table's
@@ -576,6 +672,27 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 		return "INFO is not available inside scripts on shardis-server"
 	}
 	// PUBLISH is may_replicate in Redis (not flagged so in the table).
+	if r.learn && !r.strayed && !r.keysIn(cmd, args, func(i int) bool { return r.declared[i>>6]&(1<<(uint(i)&63)) != 0 }) {
+		r.strayed = true
+	}
+	if r.partial && !r.keysIn(cmd, args, r.c.tx.isLocked) {
+		r.sc.locking.Store(scriptLockAll)
+		r.mu.Lock()
+		wrote := r.wrote
+		if !wrote {
+			// Unwind the script (as SCRIPT KILL does) and run it again.
+			r.restart = true
+			r.killed.Store(true)
+			r.cancel()
+		}
+		r.mu.Unlock()
+		if !wrote {
+			return "Script attempted to access a key it did not declare"
+		}
+		if !r.lockAbove(cmd, args) {
+			return "Script attempted to access a key it did not declare, after writing: shardis-server cannot lock it (later runs of this script lock every shard)"
+		}
+	}
 	if r.readOnly && (cmd.flags&(flagWrite|flagMayReplicate) != 0 || cmd.name == "publish" || cmd.name == "spublish") {
 		return "Write commands are not allowed from read-only scripts."
 	}
@@ -614,9 +731,47 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 	return ""
 }
 
+// keysIn tells whether the shards of every key cmd touches are in (held
+// by the script's Tx, or declared).
+func (r *scriptRun) keysIn(cmd *cmdSpec, args [][]byte, in func(int) bool) bool {
+	if cmd.first == 0 && cmd.keys == nil {
+		return !execAll[cmd.name] // whole-keyspace commands need every shard
+	}
+	for _, p := range cmd.keyPositions(args) {
+		if !in(shardIndex(hashKey(args[p]))) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockAbove locks the missing shards of cmd's keys when they all come
+// after the shards held (ascending order cannot deadlock); false when
+// it cannot.
+func (r *scriptRun) lockAbove(cmd *cmdSpec, args [][]byte) bool {
+	if cmd.first == 0 && cmd.keys == nil {
+		return false
+	}
+	tx := &r.c.tx
+	var need []int
+	for _, p := range cmd.keyPositions(args) {
+		if i := shardIndex(hashKey(args[p])); !tx.isLocked(i) && !slices.Contains(need, i) {
+			need = append(need, i)
+		}
+	}
+	slices.Sort(need)
+	if n := len(tx.order); len(need) == 0 || n == 0 || need[0] <= int(tx.order[n-1]) {
+		return false
+	}
+	for _, i := range need {
+		tx.lockShard(i)
+	}
+	return true
+}
+
 // kill is SCRIPT KILL.
 func (e *scriptEngine) kill() string {
-	r := e.running.Load()
+	r := e.oldest(nil)
 	if r == nil {
 		return errNotBusy
 	}

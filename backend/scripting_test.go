@@ -429,3 +429,79 @@ func FuzzScriptCjsonDecode(f *testing.F) {
 		L.SetTop(0)
 	})
 }
+
+// TestScriptUndeclaredKeys: a script with declared keys locks only their
+// shards; one that reads an undeclared key is run again with every shard
+// locked (same result as Redis), and so are its later runs; one that
+// touches an undeclared key after writing gets an error the first time
+// unless the key's shard comes after the ones it holds.
+func TestScriptUndeclaredKeys(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := context.Background()
+	rdb := client(t, s.addr())
+	// Keys on shards lower and higher than the declared key's.
+	declared := "k:0"
+	for i := 1; shardIndex(hashKey([]byte(declared))) < 10 || shardIndex(hashKey([]byte(declared))) > numShards-10; i++ {
+		declared = fmt.Sprintf("k:%d", i)
+	}
+	d := shardIndex(hashKey([]byte(declared)))
+	var low, high string
+	for i := 0; low == "" || high == ""; i++ {
+		k := fmt.Sprintf("u:%d", i)
+		switch j := shardIndex(hashKey([]byte(k))); {
+		case j < d && low == "":
+			low = k
+		case j > d && high == "":
+			high = k
+		}
+	}
+	same := ""
+	for i := 0; same == ""; i++ {
+		if k := fmt.Sprintf("s:%d", i); shardIndex(hashKey([]byte(k))) == d {
+			same = k
+		}
+	}
+	rdb.Set(ctx, low, "L", 0)
+	rdb.Set(ctx, high, "H", 0)
+
+	// A script touching only its declared key: learnt, then partial.
+	only := "return redis.call('incr', KEYS[1])"
+	for i := 1; i <= 3; i++ {
+		if v, err := rdb.Eval(ctx, only, []string{declared}).Int(); err != nil || v != i {
+			t.Fatalf("declared-only run %d: %v %v", i, v, err)
+		}
+	}
+	// Its key computed from data: runs partially with ARGV naming the
+	// declared key, then strays (before or after writing).
+	read := "local v = redis.call('get', ARGV[1]); return {redis.call('incr', KEYS[1]), v}"
+	for _, k := range []string{declared, declared, low, low} {
+		if _, err := rdb.Eval(ctx, read, []string{declared}, k).Result(); err != nil {
+			t.Fatalf("read of %s: %v", k, err)
+		}
+	}
+	up := "redis.call('incr', KEYS[1]); return redis.call('append', ARGV[1], 'x')"
+	down := "redis.call('incr', KEYS[1]); return redis.call('append', ARGV[1], 'y')"
+	for _, sc := range []string{up, down} {
+		if err := rdb.Eval(ctx, sc, []string{declared}, same).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Eval(ctx, sc, []string{declared}, same).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rdb.Eval(ctx, up, []string{declared}, high).Int(); err != nil {
+		t.Fatalf("write to an undeclared higher shard after a write: %v", err)
+	}
+	if err := rdb.Eval(ctx, down, []string{declared}, low).Err(); err == nil || !strings.Contains(err.Error(), "did not declare") {
+		t.Fatalf("write to an undeclared lower shard after a write: %v", err)
+	}
+	if v, err := rdb.Eval(ctx, down, []string{declared}, low).Result(); err != nil {
+		t.Fatalf("next run locks every shard: %v %v", v, err)
+	}
+	if v, _ := rdb.Get(ctx, declared).Int(); v != 3+4+4+1+1+1 {
+		t.Fatalf("declared key = %d, want 14", v)
+	}
+	if err := rdb.Eval(ctx, "return redis.call('dbsize')", []string{"x"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
