@@ -47,7 +47,7 @@ type scriptEngine struct {
 	runMu   sync.Mutex
 	runs    map[*scriptRun]struct{} // the running scripts (several when their shards differ)
 	nrun    atomic.Int32            // len(runs), read without runMu
-	rand    rand48 // math.random's generator (redisLrand48)
+	rand    rand48                  // math.random's generator (redisLrand48)
 	srv     *Server
 }
 
