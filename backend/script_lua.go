@@ -424,7 +424,7 @@ func luaToRESP(w *replyWriter, v lua.LValue, depth int, countErr func(string)) {
 			return
 		}
 		if d, ok := v.RawGetString("double").(lua.LNumber); ok {
-			w.WriteBulk(appendRedisDouble(nil, float64(d)))
+			w.WriteBulk(appendScore(nil, float64(d))) // addReplyDouble
 			return
 		}
 		n := 0
@@ -447,19 +447,6 @@ func luaToInt64(f float64) int64 {
 		return math.MinInt64
 	}
 	return int64(f)
-}
-
-// appendRedisDouble formats a double reply as RESP2 shows it (%.17g).
-func appendRedisDouble(b []byte, f float64) []byte {
-	switch {
-	case math.IsInf(f, 1):
-		return append(b, "inf"...)
-	case math.IsInf(f, -1):
-		return append(b, "-inf"...)
-	case math.IsNaN(f):
-		return append(b, "nan"...)
-	}
-	return strconv.AppendFloat(b, f, 'g', 17, 64)
 }
 
 func luaSha1hex(L *lua.LState) int {

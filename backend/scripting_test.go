@@ -35,6 +35,8 @@ var scriptCorpus = [][]string{
 	{"EVAL", "return {1,2,nil,4}", "0"},
 	{"EVAL", "return {1,{2,{3,{4,{5}}}},'x',false,true,3.7}", "0"},
 	{"EVAL", "return {ok='fine'}", "0"},
+	{"EVAL", "return {double=3.14}", "0"},
+	{"EVAL", "return {double=1/0}", "0"},
 	{"EVAL", "return {err='My Error'}", "0"},
 	{"EVAL", "return {err='ERR a\\nb'}", "0"},
 	{"EVAL", "return {ok='a\\r\\nb'}", "0"},
