@@ -664,7 +664,7 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 	if !cmd.arityOK(len(args)) || cmd.handler == nil {
 		return "Wrong number of args calling Redis command from script"
 	}
-	if cmd.flags&flagNoScript != 0 {
+	if cmd.flags&flagNoScript != 0 || cmd.name == "quit" { // QUIT is noscript in Redis
 		return "This Redis command is not allowed from script"
 	}
 	if cmd.name == "info" {
@@ -716,18 +716,16 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 		r.mu.Unlock()
 	}
 	tx := &c.tx
-	noEmit := tx.noEmit
+	noEmit, old := tx.noEmit, c.w
+	defer func() { tx.noEmit, c.w = noEmit, old }() // also if the handler panics
 	if r.repl == 0 {
 		tx.noEmit = true
 	}
-	old := c.w
 	w.b = w.b[:0]
 	c.w = w
 	// Handlers may emit c.raw as is (SET's fast path): give them the
 	// canonical form, as EXEC does.
 	c.runQueued(queuedCmd{cmd: cmd, args: args, raw: appendCommand(nil, args...)})
-	c.w = old
-	tx.noEmit = noEmit
 	return ""
 }
 
