@@ -40,7 +40,7 @@ import (
 
 // scriptEngine is the server's scripting state; its zero value is ready.
 type scriptEngine struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex // guards scripts, pool, gen
 	scripts map[string]*luaScript // by lower-case SHA1 hex
 	pool    []*luaVM
 	gen     uint64 // bumped by SCRIPT FLUSH
@@ -48,7 +48,7 @@ type scriptEngine struct {
 	runs    map[*scriptRun]struct{} // the running scripts (several when their shards differ)
 	nrun    atomic.Int32            // len(runs), read without runMu
 	rand    rand48                  // math.random's generator (redisLrand48)
-	srv     *Server
+	srv     atomic.Pointer[Server] // for redis.log
 }
 
 // luaScript is a cached script: its body and compiled form.
@@ -178,8 +178,8 @@ func sha1hex(b []byte) string {
 }
 
 func (e *scriptEngine) lookup(sha string) *luaScript {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	return e.scripts[sha]
 }
 
@@ -330,9 +330,9 @@ func evalGeneric(c *Client, args [][]byte, evalsha, ro bool) {
 // scriptEngine returns the server's engine, tied to the server.
 func (s *Server) scriptEngine() *scriptEngine {
 	e := &s.scripts
-	e.mu.Lock()
-	e.srv = s
-	e.mu.Unlock()
+	if e.srv.Load() == nil {
+		e.srv.Store(s)
+	}
 	return e
 }
 
@@ -373,8 +373,8 @@ func (e *scriptEngine) putVM(vm *luaVM) {
 
 // cached is INFO's number_of_cached_scripts.
 func (e *scriptEngine) cached() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	return len(e.scripts)
 }
 
@@ -392,9 +392,7 @@ func (e *scriptEngine) flush() {
 }
 
 func (e *scriptEngine) log(level int, msg string) {
-	e.mu.Lock()
-	s := e.srv
-	e.mu.Unlock()
+	s := e.srv.Load()
 	if s == nil {
 		return
 	}
