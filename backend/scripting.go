@@ -40,7 +40,7 @@ import (
 
 // scriptEngine is the server's scripting state; its zero value is ready.
 type scriptEngine struct {
-	mu      sync.RWMutex // guards scripts, pool, gen
+	mu      sync.RWMutex          // guards scripts, pool, gen
 	scripts map[string]*luaScript // by lower-case SHA1 hex
 	pool    []*luaVM
 	gen     uint64 // bumped by SCRIPT FLUSH
@@ -48,7 +48,7 @@ type scriptEngine struct {
 	runs    map[*scriptRun]struct{} // the running scripts (several when their shards differ)
 	nrun    atomic.Int32            // len(runs), read without runMu
 	rand    rand48                  // math.random's generator (redisLrand48)
-	srv     atomic.Pointer[Server] // for redis.log
+	srv     atomic.Pointer[Server]  // for redis.log
 }
 
 // luaScript is a cached script: its body and compiled form.
