@@ -131,10 +131,11 @@ func newLuaVM(e *scriptEngine) *luaVM {
 	vm.null = L.NewUserData()
 	g.RawSetString("cjson", openCjson(L, vm.null))
 	g.RawSetString("bit", openBit(L))
+	g.RawSetString("cmsgpack", openCmsgpack(L))
 	vm.handler = L.NewFunction(vm.errHandler)
 
 	// Read-only library tables and globals (see the comment at the top).
-	for _, name := range []string{"redis", "string", "table", "math", "cjson", "bit", "coroutine"} {
+	for _, name := range []string{"redis", "string", "table", "math", "cjson", "bit", "cmsgpack", "coroutine"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
 			g.RawSetString(name, vm.readOnlyProxy(t, nil))
 		}

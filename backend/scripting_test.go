@@ -137,6 +137,16 @@ var scriptCorpus = [][]string{
 	{"EVAL", "return {bit.tohex(65535), bit.tohex(-1, -4), bit.tohex(255, 2), bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.rol(1, 33), bit.ror(1, 1), bit.bswap(0x12345678)}", "0"},
 	{"EVAL", "return {bit.tobit(2^32 + 5), bit.tobit(-1.5), bit.tobit(2.5), bit.band(-1, 2^31)}", "0"},
 	{"EVAL", "return bit.band()", "0"},
+	{"EVAL", "local e = cmsgpack.pack({1, -1, 127, 128, -33, 255, 65535, 65536, -129, -32769, 2^32, -2^31 - 1, 2^53, 0.1, 1.5, 'x', string.rep('a', 40), string.rep('b', 300), true, false}); return {e, #e}", "0"},
+	{"EVAL", "return cmsgpack.pack({a=1}, {}, {{{{}}}}, -2^63, 2^63, 0/0, 1/0)", "0"},
+	{"EVAL", "local t = cmsgpack.unpack(cmsgpack.pack({1, 2, {3, 'x'}, 'y', 2^40, -5.25})); return {t[1], t[3][2], t[4], tostring(t[5]), tostring(t[6])}", "0"},
+	{"EVAL", "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}", "0"},
+	{"EVAL", "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}", "0"},
+	{"EVAL", "return cmsgpack.unpack('\\145')", "0"},
+	{"EVAL", "return cmsgpack.unpack('\\193')", "0"},
+	{"EVAL", "return cmsgpack.unpack_one('\\1', 5)", "0"},
+	{"EVAL", "return cmsgpack.pack()", "0"},
+	{"EVAL", "local a = {}; a[1] = a; return #cmsgpack.pack(a)", "0"},
 	{"EVAL", "return {tostring(1e15), tostring(0.1), tostring(1/0), tostring(-1/0), tostring(12345678901234567)}", "0"},
 	{"EVAL", "return string.format('%d %s %5.2f', 5, 'x', 3.14159)", "0"},
 	{"EVAL", "return {string.rep('ab', 3), string.sub('hello', 2, 4), string.upper('x'), ('x'):len()}", "0"},
@@ -514,4 +524,22 @@ func TestScriptUndeclaredKeys(t *testing.T) {
 	if err := rdb.Eval(ctx, "return redis.call('dbsize')", []string{"x"}).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzScriptMsgpackUnpack: cmsgpack.unpack of any bytes returns values
+// or raises a Lua error; it never panics or hangs.
+func FuzzScriptMsgpackUnpack(f *testing.F) {
+	for _, s := range []string{"\x93\x01\x02\x03", "\x82\xa1x\x01\xa1y\xc0", "\xdd\xff\xff\xff\xff", "\xdb\x00\x00\x00\x05ab", "\xc1", "\x91\x91\x91\x91", "\xcb\x3f\xb9\x99\x99\x99\x99\x99\x9a", "\xd3\xff\xff\xff\xff\xff\xff\xff\xfe", ""} {
+		f.Add([]byte(s))
+	}
+	vm := newLuaVM(&scriptEngine{})
+	defer vm.L.Close()
+	unpack := vm.L.GetField(vm.L.GetGlobal("cmsgpack"), "unpack")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		L := vm.L
+		L.Push(unpack)
+		L.Push(lua.LString(b))
+		_ = L.PCall(1, lua.MultRet, nil)
+		L.SetTop(0)
+	})
 }

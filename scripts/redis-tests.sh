@@ -47,7 +47,6 @@ unit/pause|Test RO scripts are not blocked by pause RO|FUNCTION/FCALL are not pr
 unit/pubsub|PubSub messages with CLIENT REPLY OFF|RESP3 (HELLO 3) and CLIENT REPLY are not provided
 unit/pubsub|/^Keyspace notifications|keyspace notifications (notify-keyspace-events) are not provided
 unit/scripting|EVAL - Scripts can'"'"'t run XREAD and XREADGROUP with BLOCK option|streams (XREAD, XGROUP) are not provided
-unit/scripting|/cmsgpack|the cmsgpack library is not provided
 unit/scripting|/^SORT |SORT is not provided
 unit/scripting|CLUSTER RESET can not be invoke from within a script|CLUSTER is not provided (the script gets "Unknown Redis command")
 unit/scripting|reject script do not cause a Lua stack leak|maxmemory is not provided (CONFIG SET maxmemory 1 is refused)
