@@ -170,6 +170,7 @@ func newCommandTable() commandTable {
 	t.add(geoCommands()...)
 	t.add(sortCommands()...)
 	t.add(hllCommands()...)
+	t.add(scriptingCommands()...)
 	return t
 }
 
@@ -276,6 +277,9 @@ func (s *Server) dispatch(c *Client, args [][]byte) {
 	}
 	if c.internal {
 		c.clock = time.Now()
+	}
+	if s.busyReject(c, args) {
+		return // a script runs past busy-reply-threshold (scripting.go)
 	}
 	if c.mx.active && s.queueMulti(c, args) {
 		return // queued by MULTI, or refused (multi.go)

@@ -66,6 +66,10 @@ type Config struct {
 	// ClientOutputBufferLimit is client-output-buffer-limit; the pubsub
 	// class disconnects slow subscribers (pubsub_conn.go).
 	ClientOutputBufferLimit OutputBufferLimits
+	// BusyReplyThreshold (busy-reply-threshold, alias lua-time-limit) is
+	// how long, in ms, a script runs before other clients get BUSY
+	// (scripting.go).
+	BusyReplyThreshold int
 
 	// ConfigFile is the file the configuration was read from (CONFIG
 	// REWRITE writes it back); empty when none.
@@ -90,6 +94,7 @@ func DefaultConfig() Config {
 		DBFilename:               "dump.aof",
 		ProtoMaxBulkLen:          512 << 20,
 		MigrateGuardTime:         60000, // defaultGuardTime
+		BusyReplyThreshold:       5000,
 		Hz:                       10,
 		TCPKeepAlive:             300,
 		HashMaxListpackEntries:   512,
@@ -295,7 +300,7 @@ var params = append([]param{
 	fixedParam("appendonly-rdb-preamble", "no"),
 	fixedParam("aof-use-rdb-preamble", "no"),
 	fixedParam("lazyfree-lazy-expire", "no"),
-}, append(replicationParams(), pubsubParams()...)...)
+}, append(replicationParams(), append(pubsubParams(), scriptingParams()...)...)...)
 
 func withImmutable(p param) param { p.immutable = true; return p }
 

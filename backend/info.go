@@ -134,6 +134,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, sec string) {
 		w.kv("maxmemory_policy", "noeviction")
 		w.kv("mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(m.rss)/float64(max(m.used, 1))))
 		w.kv("mem_replication_backlog", s.repl.backlogMemory())
+		w.kv("number_of_cached_scripts", s.scripts.cached()) // scripting.go
 		w.kv("mem_aof_buffer", 0)
 		w.kv("mem_allocator", "go-"+runtime.Version())
 		w.kv("lazyfree_pending_objects", 0)

@@ -158,7 +158,8 @@ func (c *Client) releaseMulti() { c.discardMulti() }
 
 // execAll are keyless commands that read or write the whole keyspace:
 // EXEC locks every shard when one is queued.
-var execAll = map[string]bool{"dbsize": true, "keys": true, "randomkey": true, "scan": true, "flushall": true, "flushdb": true}
+var execAll = map[string]bool{"dbsize": true, "keys": true, "randomkey": true, "scan": true, "flushall": true, "flushdb": true,
+	"eval": true, "evalsha": true, "eval_ro": true, "evalsha_ro": true}
 
 // execEarly are commands whose reply is computed just before EXEC takes
 // its locks (they lock shards themselves).
@@ -181,6 +182,13 @@ func cmdExec(c *Client, _ [][]byte) {
 			if msg := s.admitWrite(c, q.cmd); msg != "" {
 				c.discardMulti()
 				c.err("EXECABORT Transaction discarded because of: " + msg)
+				return
+			}
+		} else if !c.internal && s.repl.pause.active.Load() && s.mayReplicate(q.cmd, q.args) {
+			// EVAL and other may_replicate commands wait out CLIENT PAUSE WRITE.
+			if !s.repl.pause.wait(c, true) {
+				c.discardMulti()
+				c.err("EXECABORT Transaction discarded because of: " + errShuttingDown)
 				return
 			}
 		}

@@ -63,6 +63,7 @@ type Server struct {
 	blockedClients  atomic.Int64   // clients blocked by BLPOP & co. (blocking.go)
 	pubsub          pubsubHub      // channels, patterns, subscribers (pubsub.go)
 	migr            migrateTargets // connections to migration targets (migrate_target.go)
+	scripts         scriptEngine   // script cache, interpreters, the running script (scripting.go)
 
 	runID   string
 	started time.Time
@@ -274,6 +275,7 @@ func (s *Server) stop(req shutdownRequest) error {
 	}
 	s.mu.Unlock()
 	s.repl.shutdown(10 * time.Second)
+	s.scripts.abort() // a running script would hold every shard (scripting.go)
 	for _, c := range s.clients.list() {
 		c.kill()
 	}

@@ -31,12 +31,6 @@ func serverCommands() []*cmdSpec {
 				&cmdSpec{name: "list", handler: func(c *Client, _ [][]byte) { c.array(0) }, arity: -2, flags: flagNoScript, group: "scripting", since: "7.0.0", summary: "Returns information about all libraries.", complexity: "O(N) where N is the number of functions"},
 				&cmdSpec{name: "help", handler: helpCmd("FUNCTION", []string{"FLUSH [ASYNC|SYNC]", "    Deletes all libraries (shardis-server provides none).", "LIST", "    Return an empty list: scripting is not provided."}), arity: 2, flags: flagLoading | flagStale, group: "scripting", since: "7.0.0", summary: "Returns helpful text about the different subcommands.", complexity: "O(1)"},
 			)},
-		{name: "script", arity: -2, group: "scripting", since: "2.6.0", summary: "A container for Lua scripts management commands.", complexity: "Depends on subcommand.",
-			subs: subcommands("script",
-				&cmdSpec{name: "flush", handler: cmdFlushScripts, arity: -2, flags: flagNoScript, group: "scripting", since: "2.6.0", summary: "Removes all server-side Lua scripts from the script cache.", complexity: "O(N) with N being the number of scripts in cache"},
-				&cmdSpec{name: "exists", handler: cmdScriptExists, arity: -3, flags: flagNoScript, group: "scripting", since: "2.6.0", summary: "Determines whether server-side Lua scripts exist in the script cache.", complexity: "O(N) with N being the number of scripts to check"},
-				&cmdSpec{name: "help", handler: helpCmd("SCRIPT", []string{"EXISTS <sha1> [<sha1> ...]", "    Return 0 for each: scripting is not provided.", "FLUSH [ASYNC|SYNC]", "    The script cache is always empty."}), arity: 2, flags: flagLoading | flagStale, group: "scripting", since: "5.0.0", summary: "Returns helpful text about the different subcommands.", complexity: "O(1)"},
-			)},
 		{name: "memory", arity: -2, group: g, since: "4.0.0", summary: "A container for memory diagnostics commands.", complexity: "Depends on subcommand.",
 			subs: subcommands("memory",
 				&cmdSpec{name: "usage", handler: cmdMemoryUsage, arity: -3, flags: flagReadonly, first: 2, last: 2, step: 1, group: g, since: "4.0.0", summary: "Estimates the memory usage of a key.", complexity: "O(N) where N is the number of samples."},
@@ -179,13 +173,6 @@ func cmdFlushScripts(c *Client, args [][]byte) {
 		return
 	}
 	c.ok()
-}
-
-func cmdScriptExists(c *Client, args [][]byte) {
-	c.array(len(args) - 2)
-	for range args[2:] {
-		c.int(0)
-	}
 }
 
 func cmdMemoryUsage(c *Client, args [][]byte) {
