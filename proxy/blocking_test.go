@@ -137,7 +137,7 @@ func TestBlockingCommands(t *testing.T) {
 				{[]string{"BZPOPMIN", q + "z", "0.1"}, "*-1\r\n"},
 				{[]string{"BLPOP", q, "-1"}, "-ERR timeout is negative\r\n"},
 			})
-			if k.full { // streams: redis-server only
+			if k.streams { // redis-server only
 				t0 := time.Now()
 				runExchanges(t, blocked, []exchange{
 					{[]string{"XREAD", "BLOCK", "600", "STREAMS", stream, "$"}, "*-1\r\n"},

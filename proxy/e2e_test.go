@@ -20,9 +20,9 @@ import (
 type backendKind struct {
 	name  string
 	start func(t testing.TB) *harness.Proc
-	// full: the backend has every data type (redis-server); shardis-server
-	// has strings and keys so far.
-	full bool
+	// streams: the backend has streams (redis-server); shardis-server
+	// has every other type.
+	streams bool
 }
 
 var backendKinds = []backendKind{
@@ -61,10 +61,10 @@ func weight1(int) string { return "1" }
 
 // mixedCommands returns n commands over a small key space, so that
 // commands interact: strings, counters, multi-key commands spread over
-// shards (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH) and same-shard commands
-// on hash-tagged keys. full adds hashes, lists, sets, sorted sets and
-// scripts.
-func mixedCommands(rnd *rand.Rand, n int, full bool) [][]string {
+// shards (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH), same-shard commands
+// on hash-tagged keys, hashes, lists, sets, sorted sets, scripts, bitmaps,
+// HyperLogLogs, GEO, COPY and SORT.
+func mixedCommands(rnd *rand.Rand, n int) [][]string {
 	// Keys with some entropy: twemproxy's default hash (fnv1a_64, computed
 	// in 32 bits) puts short similar keys like "k1", "k2" on one server.
 	space := make([]string, 200)
@@ -84,7 +84,7 @@ func mixedCommands(rnd *rand.Rand, n int, full bool) [][]string {
 	var out [][]string
 	for len(out) < n {
 		var c []string
-		switch r := rnd.IntN(30); {
+		switch r := rnd.IntN(36); {
 		case r < 5:
 			c = []string{"SET", key(), val()}
 		case r < 9:
@@ -122,8 +122,6 @@ func mixedCommands(rnd *rand.Rand, n int, full bool) [][]string {
 			c = []string{"SETNX", key(), val()}
 		case r < 24:
 			c = []string{"GETSET", tagged(), val()}
-		case !full:
-			c = []string{"GET", tagged()}
 		case r < 25:
 			c = []string{"HSET", "h" + strconv.Itoa(rnd.IntN(10)), "f" + strconv.Itoa(rnd.IntN(5)), val()}
 		case r < 26:
@@ -139,6 +137,44 @@ func mixedCommands(rnd *rand.Rand, n int, full bool) [][]string {
 			} else {
 				c = []string{"SUNIONSTORE", t + "u", t + "0", t + "1", t + "2"}
 			}
+		case r < 31:
+			t := "{b" + strconv.Itoa(rnd.IntN(3)) + "}"
+			switch rnd.IntN(4) {
+			case 0:
+				c = []string{"SETBIT", t + strconv.Itoa(rnd.IntN(2)), strconv.Itoa(rnd.IntN(64)), strconv.Itoa(rnd.IntN(2))}
+			case 1:
+				c = []string{"BITCOUNT", t + strconv.Itoa(rnd.IntN(2))}
+			case 2:
+				c = []string{"BITOP", "XOR", t + "x", t + "0", t + "1"}
+			default:
+				c = []string{"BITFIELD", t + "0", "INCRBY", "u8", "#1", strconv.Itoa(rnd.IntN(300))}
+			}
+		case r < 32:
+			t := "{p" + strconv.Itoa(rnd.IntN(3)) + "}"
+			switch rnd.IntN(3) {
+			case 0:
+				c = []string{"PFADD", t + strconv.Itoa(rnd.IntN(2)), val(), val(), val()}
+			case 1:
+				c = []string{"PFCOUNT", t + "0", t + "1"}
+			default:
+				c = []string{"PFMERGE", t + "m", t + "0", t + "1"}
+			}
+		case r < 33:
+			t := "{g" + strconv.Itoa(rnd.IntN(3)) + "}"
+			lon, lat := fmt.Sprintf("%.6f", rnd.Float64()*20), fmt.Sprintf("%.6f", 30+rnd.Float64()*20)
+			switch rnd.IntN(3) {
+			case 0:
+				c = []string{"GEOADD", t + "g", lon, lat, "m" + strconv.Itoa(rnd.IntN(20))}
+			case 1:
+				c = []string{"GEOSEARCH", t + "g", "FROMLONLAT", lon, lat, "BYRADIUS", "800", "km", "ASC", "WITHDIST", "WITHCOORD"}
+			default:
+				c = []string{"GEODIST", t + "g", "m" + strconv.Itoa(rnd.IntN(20)), "m" + strconv.Itoa(rnd.IntN(20)), "km"}
+			}
+		case r < 34:
+			t := "{t" + strconv.Itoa(rnd.IntN(5)) + "}"
+			c = []string{"COPY", t + strconv.Itoa(rnd.IntN(20)), t + "copy", "REPLACE"}
+		case r < 35:
+			c = []string{"SORT", "l" + strconv.Itoa(rnd.IntN(10)), "ALPHA", "DESC", "LIMIT", "0", "5"}
 		default:
 			t := "{z" + strconv.Itoa(rnd.IntN(3)) + "}"
 			switch rnd.IntN(3) {
@@ -190,7 +226,7 @@ func TestPipelineDifferential(t *testing.T) {
 			backends := startBackends(t, k, 3)
 			ref := harness.StartRedis(t)
 			tp := startTestProxy(t, yamlPool("p", freeAddr(t), serverLines(backends, weight1), "hash_tag: \"{}\""))
-			cmds := mixedCommands(rand.New(rand.NewPCG(7, uint64(len(k.name)))), 10000, k.full)
+			cmds := mixedCommands(rand.New(rand.NewPCG(7, uint64(len(k.name)))), 10000)
 			got := pipeline(t, tp.addrs["p"], cmds)
 			want := pipeline(t, ref.Addr, cmds)
 			diffs := 0
@@ -237,7 +273,7 @@ func TestGoRedisEndToEnd(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					c := client(t, tp.addrs["p"], func(o *redis.Options) { o.ClientName = "w" + strconv.Itoa(w) })
-					if err := goRedisWorkload(ctx, c, w, k.full); err != nil {
+					if err := goRedisWorkload(ctx, c, w); err != nil {
 						errs <- fmt.Errorf("worker %d: %w", w, err)
 					}
 				}()
@@ -251,7 +287,7 @@ func TestGoRedisEndToEnd(t *testing.T) {
 	}
 }
 
-func goRedisWorkload(ctx context.Context, c *redis.Client, w int, full bool) error {
+func goRedisWorkload(ctx context.Context, c *redis.Client, w int) error {
 	p := "w" + strconv.Itoa(w) + ":"
 	for i := 0; i < 200; i++ {
 		k := p + strconv.Itoa(i)
@@ -313,9 +349,6 @@ func goRedisWorkload(ctx context.Context, c *redis.Client, w int, full bool) err
 	if name, err := c.ClientGetName(ctx).Result(); err != nil || name != "w"+strconv.Itoa(w) {
 		return fmt.Errorf("CLIENT GETNAME = %q, %v", name, err)
 	}
-	if !full {
-		return nil
-	}
 	if err := c.HSet(ctx, p+"h", "f", "v").Err(); err != nil {
 		return err
 	}
@@ -325,6 +358,25 @@ func goRedisWorkload(ctx context.Context, c *redis.Client, w int, full bool) err
 	script := redis.NewScript("return redis.call('incrby', KEYS[1], ARGV[1])")
 	if v, err := script.Run(ctx, c, []string{tag + "n"}, 5).Int(); err != nil || v != 5 {
 		return fmt.Errorf("script = %d, %v", v, err)
+	}
+	if err := c.SetBit(ctx, p+"bits", 100, 1).Err(); err != nil {
+		return err
+	}
+	if n, err := c.BitCount(ctx, p+"bits", nil).Result(); err != nil || n != 1 {
+		return fmt.Errorf("BITCOUNT = %d, %v", n, err)
+	}
+	if err := c.PFAdd(ctx, p+"hll", "a", "b", "c", "a").Err(); err != nil {
+		return err
+	}
+	if n, err := c.PFCount(ctx, p+"hll").Result(); err != nil || n != 3 {
+		return fmt.Errorf("PFCOUNT = %d, %v", n, err)
+	}
+	if err := c.GeoAdd(ctx, p+"geo", &redis.GeoLocation{Name: "Palermo", Longitude: 13.361389, Latitude: 38.115556},
+		&redis.GeoLocation{Name: "Catania", Longitude: 15.087269, Latitude: 37.502669}).Err(); err != nil {
+		return err
+	}
+	if d, err := c.GeoDist(ctx, p+"geo", "Palermo", "Catania", "km").Result(); err != nil || d < 166.27 || d > 166.28 {
+		return fmt.Errorf("GEODIST = %v, %v", d, err)
 	}
 	return nil
 }
