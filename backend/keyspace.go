@@ -2,6 +2,7 @@ package backend
 
 import (
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -193,6 +194,22 @@ func (tx *Tx) lockShard(i int) {
 	tx.ks.shards[i].mu.Lock()
 	tx.locked[i>>6] |= 1 << (uint(i) & 63)
 	tx.order = append(tx.order, uint16(i))
+}
+
+// tryLockShard locks shard i if it is free, in any order (it never
+// waits, so it cannot deadlock); order stays sorted so that lockShard's
+// check still sees the highest shard held.
+func (tx *Tx) tryLockShard(i int) bool {
+	if tx.isLocked(i) {
+		return true
+	}
+	if !tx.ks.shards[i].mu.TryLock() {
+		return false
+	}
+	tx.locked[i>>6] |= 1 << (uint(i) & 63)
+	at, _ := slices.BinarySearch(tx.order, uint16(i))
+	tx.order = slices.Insert(tx.order, at, uint16(i))
+	return true
 }
 
 // lockKey locks the shard of one key.

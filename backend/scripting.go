@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -687,8 +688,8 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 		if !wrote {
 			return "Script attempted to access a key it did not declare"
 		}
-		if !r.lockAbove(cmd, args) {
-			return "Script attempted to access a key it did not declare, after writing: shardis-server cannot lock it (later runs of this script lock every shard)"
+		if !r.lockMore(cmd, args) {
+			return "Script attempted to access a key it did not declare, after writing: shardis-server could not lock it (later runs of this script lock every shard)"
 		}
 	}
 	if r.readOnly && (cmd.flags&(flagWrite|flagMayReplicate) != 0 || cmd.name == "publish" || cmd.name == "spublish") {
@@ -741,10 +742,13 @@ func (r *scriptRun) keysIn(cmd *cmdSpec, args [][]byte, in func(int) bool) bool 
 	return true
 }
 
-// lockAbove locks the missing shards of cmd's keys when they all come
-// after the shards held (ascending order cannot deadlock); false when
-// it cannot.
-func (r *scriptRun) lockAbove(cmd *cmdSpec, args [][]byte) bool {
+// lockMore locks the missing shards of cmd's keys for a script that
+// already holds others: shards after those held are locked as usual
+// (ascending order cannot deadlock); a shard before them only if it is
+// free now (tryLockShard: never waiting, so no deadlock either), retried
+// for a moment. False when it cannot (a whole-keyspace command, or a
+// lower shard busy all that time).
+func (r *scriptRun) lockMore(cmd *cmdSpec, args [][]byte) bool {
 	if cmd.first == 0 && cmd.keys == nil {
 		return false
 	}
@@ -756,11 +760,20 @@ func (r *scriptRun) lockAbove(cmd *cmdSpec, args [][]byte) bool {
 		}
 	}
 	slices.Sort(need)
-	if n := len(tx.order); len(need) == 0 || n == 0 || need[0] <= int(tx.order[n-1]) {
-		return false
-	}
 	for _, i := range need {
-		tx.lockShard(i)
+		if n := len(tx.order); n == 0 || i > int(tx.order[n-1]) {
+			tx.lockShard(i)
+			continue
+		}
+		got := false
+		for try := 0; try < 1000 && !got; try++ {
+			if got = tx.tryLockShard(i); !got {
+				runtime.Gosched()
+			}
+		}
+		if !got {
+			return false
+		}
 	}
 	return true
 }

@@ -512,14 +512,32 @@ func TestScriptUndeclaredKeys(t *testing.T) {
 	if _, err := rdb.Eval(ctx, up, []string{declared}, high).Int(); err != nil {
 		t.Fatalf("write to an undeclared higher shard after a write: %v", err)
 	}
-	if err := rdb.Eval(ctx, down, []string{declared}, low).Err(); err == nil || !strings.Contains(err.Error(), "did not declare") {
-		t.Fatalf("write to an undeclared lower shard after a write: %v", err)
+	// A lower shard after a write: taken if free at once (never waiting).
+	if err := rdb.Eval(ctx, down, []string{declared}, low).Err(); err != nil {
+		t.Fatalf("write to a free undeclared lower shard after a write: %v", err)
 	}
 	if v, err := rdb.Eval(ctx, down, []string{declared}, low).Result(); err != nil {
 		t.Fatalf("next run locks every shard: %v %v", v, err)
 	}
-	if v, _ := rdb.Get(ctx, declared).Int(); v != 3+4+4+1+1+1 {
-		t.Fatalf("declared key = %d, want 14", v)
+	// ... and refused when another client holds it all the while.
+	down2 := down + " -- 2"
+	for i := 0; i < 2; i++ {
+		if err := rdb.Eval(ctx, down2, []string{declared}, same).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lowShard := &s.ks.shards[shardIndex(hashKey([]byte(low)))]
+	lowShard.mu.Lock()
+	err := rdb.Eval(ctx, down2, []string{declared}, low).Err()
+	lowShard.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "did not declare") {
+		t.Fatalf("write to a busy undeclared lower shard after a write: %v", err)
+	}
+	if v, err := rdb.Eval(ctx, down2, []string{declared}, low).Result(); err != nil {
+		t.Fatalf("next run locks every shard: %v %v", v, err)
+	}
+	if v, _ := rdb.Get(ctx, declared).Int(); v != 3+4+4+1+1+1+2+1+1 {
+		t.Fatalf("declared key = %d, want 18", v)
 	}
 	if err := rdb.Eval(ctx, "return redis.call('dbsize')", []string{"x"}).Err(); err != nil {
 		t.Fatal(err)
