@@ -48,6 +48,9 @@ type Client struct {
 	// failed is set when the current command replied with an error.
 	failed bool
 	atomic bool // inside atomically (EXEC)
+	// fromScript: the running handler was called by a script (Redis'
+	// CLIENT_SCRIPT: SORT then orders a set it would leave unsorted)
+	fromScript bool
 	// pendingOff is the stream offset the replies buffered in this batch
 	// depend on: they are flushed once the AOF (later: replicas) holds it.
 	pendingOff int64

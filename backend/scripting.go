@@ -716,7 +716,8 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 	}
 	tx := &c.tx
 	noEmit, old := tx.noEmit, c.w
-	defer func() { tx.noEmit, c.w = noEmit, old }() // also if the handler panics
+	c.fromScript = true
+	defer func() { tx.noEmit, c.w, c.fromScript = noEmit, old, false }() // also if the handler panics
 	if r.repl == 0 {
 		tx.noEmit = true
 	}
@@ -734,6 +735,9 @@ func (r *scriptRun) keysIn(cmd *cmdSpec, args [][]byte, in func(int) bool) bool 
 	if cmd.first == 0 && cmd.keys == nil {
 		return !execAll[cmd.name] // whole-keyspace commands need every shard
 	}
+	if sortReadsKeys(cmd, args) {
+		return false // BY/GET patterns may read any key
+	}
 	for _, p := range cmd.keyPositions(args) {
 		if !in(shardIndex(hashKey(args[p]))) {
 			return false
@@ -749,7 +753,7 @@ func (r *scriptRun) keysIn(cmd *cmdSpec, args [][]byte, in func(int) bool) bool 
 // for a moment. False when it cannot (a whole-keyspace command, or a
 // lower shard busy all that time).
 func (r *scriptRun) lockMore(cmd *cmdSpec, args [][]byte) bool {
-	if cmd.first == 0 && cmd.keys == nil {
+	if cmd.first == 0 && cmd.keys == nil || sortReadsKeys(cmd, args) {
 		return false
 	}
 	tx := &r.c.tx

@@ -235,8 +235,9 @@ func sortGeneric(c *Client, tx *Tx, key []byte, o *sortOptions) {
 	}
 	sortby := o.by
 	dontsort, alpha := o.dontsort, o.alpha
-	if _, ok := obj.(*setObj); ok && dontsort && o.store != nil {
-		// A set's order is arbitrary: what is stored must not be.
+	if _, ok := obj.(*setObj); ok && dontsort && (o.store != nil || c.fromScript) {
+		// A set's order is arbitrary: what is stored, or returned to a
+		// script (whose effects must not depend on it), must not be.
 		dontsort, alpha, sortby = false, true, nil
 	}
 	n := 0
