@@ -33,7 +33,13 @@ type luaVM struct {
 	handler *lua.LFunction            // the error handler of a run
 	run     *scriptRun                // the current run, nil between runs
 	reply   replyWriter               // captures the reply of one redis.call
-	null    *lua.LUserData            // cjson.null
+	// args and arena hold one redis.call's arguments, reused call after
+	// call (handlers copy what they keep).
+	args  [][]byte
+	arena []byte
+	offs  []int
+	raw   []byte         // the call in canonical RESP (Client.raw while it runs)
+	null  *lua.LUserData // cjson.null
 	// protected are the read-only tables and their metatables:
 	// setmetatable and rawset refuse them.
 	protected map[*lua.LTable]bool
@@ -309,19 +315,28 @@ func (vm *luaVM) redisCall(L *lua.LState, raiseErr bool) int {
 	if n == 0 {
 		return vm.callError(L, raiseErr, "Please specify at least one argument for this redis lib call")
 	}
-	args := make([][]byte, n)
+	// The arguments are appended to one buffer, then sliced (the buffer
+	// may move while it grows).
+	arena, offs := vm.arena[:0], vm.offs[:0]
 	for i := 1; i <= n; i++ {
 		switch v := L.Get(i).(type) {
 		case lua.LNumber:
-			args[i-1] = strconv.AppendFloat(nil, float64(v), 'g', 17, 64)
+			arena = strconv.AppendFloat(arena, float64(v), 'g', 17, 64)
 		case lua.LString:
-			args[i-1] = []byte(v)
+			arena = append(arena, v...)
 		default:
 			return vm.callError(L, raiseErr, "Lua redis lib command arguments must be strings or integers")
 		}
+		offs = append(offs, len(arena))
 	}
+	args, start := vm.args[:0], 0
+	for _, end := range offs {
+		args = append(args, arena[start:end:end])
+		start = end
+	}
+	vm.arena, vm.offs, vm.args = arena, offs, args
 	L.SetTop(0)
-	msg := run.call(&vm.reply, args)
+	msg := run.call(&vm.reply, &vm.raw, args)
 	if msg != "" {
 		t := commandErrTable(L, msg)
 		if raiseErr {

@@ -203,6 +203,14 @@ func (e *scriptEngine) create(body []byte) (*luaScript, string) {
 	if err == nil {
 		proto, err = lua.Compile(chunk, "user_script")
 	}
+	if err == nil {
+		// A chunk compiles as a vararg function, which in Lua 5.0 style
+		// (gopher-lua's CompatVarArg) gets a table "arg" of its arguments
+		// on every call: an allocation and a map per EVAL that no script
+		// can use (Redis runs the body as "function f_<sha>() ... end",
+		// where "arg" is an undeclared global).
+		proto.IsVarArg &^= lua.VarArgNeedsArg
+	}
 	if err != nil {
 		return nil, "ERR Error compiling script (new function): " + compileError(err.Error(), src[skip:])
 	}
@@ -645,9 +653,11 @@ func scriptErrorText(err error, sha string, killed bool) (string, bool) {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg), t.RawGetString("ignore_error_stats_update") == lua.LTrue
 }
 
-// call runs one command of the script (scriptCall) with its reply in w;
-// it returns the error text when the command may not run.
-func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
+// call runs one command of the script (scriptCall) with its reply in w
+// (raw is the interpreter's buffer for the command's canonical form,
+// reused call after call); it returns the error text when the command
+// may not run.
+func (r *scriptRun) call(w *replyWriter, raw *[]byte, args [][]byte) string {
 	c := r.c
 	s := c.s
 	if r.killed.Load() {
@@ -725,7 +735,8 @@ func (r *scriptRun) call(w *replyWriter, args [][]byte) string {
 	c.w = w
 	// Handlers may emit c.raw as is (SET's fast path): give them the
 	// canonical form, as EXEC does.
-	c.runQueued(queuedCmd{cmd: cmd, args: args, raw: appendCommand(nil, args...)})
+	*raw = appendCommand((*raw)[:0], args...)
+	c.runQueued(queuedCmd{cmd: cmd, args: args, raw: *raw})
 	return ""
 }
 

@@ -2,7 +2,8 @@
 # shardis-server vs redis-server: redis-benchmark SET/GET at -P 1 and -P 16
 # (-c 50 -n 200000 -r 100000), interleaved in the same run, with AOF off and
 # with AOF everysec; the collection commands HSET, LPUSH, LPOP, SADD, ZADD
-# and LRANGE_100 at -P 16 (BENCH_TYPES, BENCH_TYPES_ROUNDS); then RSS after
+# and LRANGE_100 at -P 16 (BENCH_TYPES, BENCH_TYPES_ROUNDS), and EVALSHA (a
+# rate-limiter script), PFADD and GEOADD at -P 16; then RSS after
 # loading 1M keys of 10-byte values. BENCH_ONLY=types runs the collections
 # part alone.
 # Both servers are started here on free ports and stopped by PID.
@@ -146,6 +147,37 @@ for t in LPUSH LPOP SADD HSET ZADD LRANGE_100; do
   [ -z "${BENCH_SUMMARY:-}" ] || echo "backend|${t^^} -P 16|$sr ops/s|redis-server $rr ops/s|$(awk -v a="$sr" -v b="$rr" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')" >>"$BENCH_SUMMARY"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The other families, as applications use them, at -P 16 on random keys:
+# a rate-limiter-like script (EVALSHA of INCR + EXPIRE), PFADD, GEOADD.
+# Same servers, interleaved rounds, medians.
+script="local n = redis.call('incr', KEYS[1]); redis.call('expire', KEYS[1], 60); return n"
+sha=$(redis-cli -p "$rport" script load "$script")
+redis-cli -p "$sport" script load "$script" >/dev/null
+declare -A extra=(
+  [EVALSHA]="evalsha $sha 1 rl:__rand_int__"
+  [PFADD]="pfadd hll:__rand_int__ e:__rand_int__"
+  [GEOADD]="geoadd geo 13.361389 38.115556 m:__rand_int__"
+)
+declare -A xres=()
+for round in $(seq 1 "$TYPES_ROUNDS"); do
+  order=(r s); (( round % 2 == 0 )) && order=(s r)
+  for t in EVALSHA PFADD GEOADD; do
+    for who in "${order[@]}"; do
+      port=$rport; [ "$who" = s ] && port=$sport
+      # shellcheck disable=SC2086 # the command's words
+      line=$(redis-benchmark -p "$port" -c "$CLIENTS" -n "$N" -r "$KEYS" -P 16 --csv ${extra[$t]} 2>/dev/null | tail -1)
+      xres[$who,$t]+="$(awk -F'"' '{print $4, $10, $14}' <<<"$line")"$'\n'
+    done
+  done
+done
+for t in EVALSHA PFADD GEOADD; do
+  read -r rr rp50 rp99 <<<"$(printf '%s' "${xres[r,$t]}" | grep . | median)"
+  read -r sr sp50 sp99 <<<"$(printf '%s' "${xres[s,$t]:-0 0 0}" | grep . | median)"
+  r=$(awk -v a="$sr" -v b="$rr" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "n/a" }')
+  printf '%-12s | %10.0f %6s %6s | %10.0f %6s %6s %5s\n' "$t" "$rr" "$rp50" "$rp99" "$sr" "$sp50" "$sp99" "$r"
+  [ -z "${BENCH_SUMMARY:-}" ] || echo "backend|${t} -P 16|$sr ops/s|redis-server $rr ops/s|$r" >>"$BENCH_SUMMARY"
+done
 stop "$spid"; stop "$rpid"
 
 [ "${BENCH_ONLY:-}" = types ] && exit 0
