@@ -70,6 +70,9 @@ type Config struct {
 	// how long, in ms, a script runs before other clients get BUSY
 	// (scripting.go).
 	BusyReplyThreshold int
+	// NotifyKeyspaceEvents are the keyspace notification classes
+	// (notify-keyspace-events, notify.go).
+	NotifyKeyspaceEvents int
 
 	// ConfigFile is the file the configuration was read from (CONFIG
 	// REWRITE writes it back); empty when none.
@@ -290,6 +293,7 @@ var params = append([]param{
 	intParam("list-max-ziplist-size", math.MinInt32, math.MaxInt32, func(c *Config) *int { return &c.ListMaxListpackSize }),
 	intParam("list-compress-depth", 0, math.MaxInt32, func(c *Config) *int { return &c.ListCompressDepth }),
 	memParam("hll-sparse-max-bytes", 0, math.MaxInt64, func(c *Config) *int64 { return &c.HLLSparseMaxBytes }),
+	notifyParam(),
 	fixedParam("databases", "1"),
 	fixedParam("save", ""),
 	fixedParam("maxmemory", "0"),

@@ -118,6 +118,7 @@ func (s *Server) applyConfig(prev, next Config) string {
 	s.clientTimeout.Store(int64(time.Duration(next.Timeout) * time.Second))
 	s.limits.store(next)
 	s.pubsub.limits.store(next)
+	s.ks.SetNotifyFlags(next.NotifyKeyspaceEvents)
 	s.migr.guard.setGuardTime(time.Duration(next.MigrateGuardTime) * time.Millisecond)
 	if next.AppendOnly != prev.AppendOnly {
 		if next.AppendOnly {

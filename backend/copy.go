@@ -81,6 +81,7 @@ func cmdCopy(c *Client, args [][]byte) {
 		ne = newStringEntry(h, dst, sbytes(e.str()))
 	}
 	tx.put(dsh, ne.withExp(e.expireAt()), false)
+	tx.notify(notifyGeneric, "copy_to", dst)
 	c.emitSelf(tx)
 	c.int(1)
 }

@@ -265,6 +265,7 @@ func cmdRestore(c *Client, args [][]byte) {
 			// one is gone).
 			if exists {
 				tx.remove(sh, old)
+				tx.notify(notifyGeneric, "del", key)
 				tx.emit([]byte("DEL"), key)
 			}
 			c.ok()
@@ -285,6 +286,7 @@ func cmdRestore(c *Client, args [][]byte) {
 		e = e.withExp(at)
 	}
 	tx.put(sh, e, false)
+	tx.notify(notifyGeneric, "restore", key)
 	abs := int64(0)
 	if at >= 0 {
 		abs = at

@@ -278,10 +278,11 @@ func georadiusGeneric(c *Client, tx *Tx, args [][]byte, srcIdx int, flags int) {
 		}
 	}
 	if len(items) > 0 {
-		storeZset(c, tx, storeKey, items)
+		storeZset(c, tx, storeKey, items, geoStoreEvent(flags))
 		c.emitSelf(tx)
 	} else if e, sh, ok := tx.lookup(storeKey); ok {
 		tx.remove(sh, e)
+		tx.notify(notifyGeneric, "del", storeKey)
 		c.emitSelf(tx)
 	}
 	c.int(int64(returned))

@@ -74,6 +74,7 @@ func cmdHSet(c *Client, args [][]byte) {
 		h.checkLen(lim)
 	}
 	tx.modified(sh, key)
+	tx.notify(notifyHash, "hset", key)
 	c.emitSelf(tx)
 	if a := args[0]; a[1] == 's' || a[1] == 'S' {
 		c.int(int64(created))
@@ -108,6 +109,7 @@ func cmdHSetNX(c *Client, args [][]byte) {
 	h.set(args[2], args[3])
 	h.checkLen(lim)
 	tx.modified(sh, key)
+	tx.notify(notifyHash, "hset", key)
 	c.emitSelf(tx)
 	c.int(1)
 }
@@ -197,7 +199,8 @@ func cmdHDel(c *Client, args [][]byte) {
 		}
 	}
 	if n > 0 {
-		if !dropIfEmpty(tx, key, mut) {
+		tx.notify(notifyHash, "hdel", key)
+		if !tx.notifyDel(dropIfEmpty(tx, key, mut), key) {
 			tx.modified(sh, key)
 		}
 		c.emitSelf(tx)
@@ -307,6 +310,7 @@ func cmdHIncrBy(c *Client, args [][]byte) {
 	h.set(args[2], val)
 	h.checkLen(lim)
 	tx.modified(sh, key)
+	tx.notify(notifyHash, "hincrby", key)
 	c.emitSelf(tx)
 	c.int(cur)
 }
@@ -350,6 +354,7 @@ func cmdHIncrByFloat(c *Client, args [][]byte) {
 	h.set(args[2], []byte(out))
 	h.checkLen(lim)
 	tx.modified(sh, key)
+	tx.notify(notifyHash, "hincrbyfloat", key)
 	tx.emit([]byte("HSET"), key, args[2], []byte(out))
 	c.bulkString(out)
 }

@@ -54,6 +54,7 @@ func cmdDel(c *Client, args [][]byte) {
 	for _, k := range args[1:] {
 		if e, sh, ok := tx.lookup(k); ok {
 			tx.remove(sh, e)
+			tx.notify(notifyGeneric, "del", k)
 			n++
 		}
 	}
@@ -168,11 +169,13 @@ func expireCmd(abs int, ms bool, name string) func(c *Client, args [][]byte) {
 		}
 		if when <= tx.now && !tx.noExpire && !tx.hideExpired {
 			tx.remove(sh, e)
+			tx.notify(notifyGeneric, "del", key)
 			tx.emit([]byte("DEL"), key)
 			c.int(1)
 			return
 		}
 		tx.setExpire(sh, e, when)
+		tx.notify(notifyGeneric, "expire", key)
 		tx.emit([]byte("PEXPIREAT"), key, strconv.AppendInt(nil, when, 10))
 		c.int(1)
 	}
@@ -217,6 +220,7 @@ func cmdPersist(c *Client, args [][]byte) {
 	defer c.commit()
 	e, sh, found := tx.lookup(args[1])
 	if found && tx.persist(sh, e) {
+		tx.notify(notifyGeneric, "persist", args[1])
 		c.emitSelf(tx)
 		c.int(1)
 		return
@@ -266,6 +270,8 @@ func renameCmd(nx bool) func(c *Client, args [][]byte) {
 		if at >= 0 {
 			tx.setExpire(dsh, ne, at)
 		}
+		tx.notify(notifyGeneric, "rename_from", src)
+		tx.notify(notifyGeneric, "rename_to", dst)
 		c.emitSelf(tx)
 		if nx {
 			c.int(1)

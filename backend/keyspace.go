@@ -46,6 +46,11 @@ type Keyspace struct {
 	// missing but are not deleted (the master sends the DEL), and the
 	// active expiry cycle does nothing.
 	hideExpired atomic.Bool
+
+	// notifyFlags are the enabled keyspace notification classes and
+	// events the hub they are published to (notify.go).
+	notifyFlags atomic.Int32
+	events      *pubsubHub
 }
 
 // NewKeyspace returns an empty keyspace whose writes go to stream.
@@ -158,6 +163,10 @@ type Tx struct {
 	// changedKeys are the hashes of the keys the current command changed
 	// (counted once each in their shard's changes; Client.begin empties it).
 	changedKeys []uint64
+
+	// events are the keyspace notifications recorded, published by
+	// unlock (notify.go).
+	events []keyEvent
 }
 
 // changed counts a change of the key with hash h in sh, once per command.
@@ -179,6 +188,7 @@ func (tx *Tx) reset(ks *Keyspace, now int64) {
 	tx.order = tx.order[:0]
 	tx.hideExpired = ks.hideExpired.Load()
 	tx.ready = tx.ready[:0]
+	tx.events = tx.events[:0]
 }
 
 func (tx *Tx) isLocked(i int) bool { return tx.locked[i>>6]&(1<<(uint(i)&63)) != 0 }
@@ -280,6 +290,9 @@ func (tx *Tx) unlock() int64 {
 		tx.out = tx.out[:0]
 	}
 	tx.nout = 0
+	if len(tx.events) > 0 {
+		tx.publishEvents()
+	}
 	return off
 }
 
@@ -354,6 +367,7 @@ func (tx *Tx) deleteExpired(sh *shard, e entry) {
 	k := e.key()
 	tx.unlink(sh, e)
 	sh.expired++
+	tx.notifyStr(notifyExpired, "expired", k)
 	tx.emitStrings("DEL", k)
 }
 
@@ -387,6 +401,9 @@ func (tx *Tx) put(sh *shard, e entry, keepTTL bool) {
 		tx.keyChanged(sh, e.key(), true)
 	}
 	prev, replaced := sh.keys.Set(e)
+	if !replaced {
+		tx.notifyStr(notifyNew, "new", e.key())
+	}
 	if !replaced || !prev.hasTTL() {
 		if e.hasTTL() {
 			sh.ttls.Set(ttlItem(e))

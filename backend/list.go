@@ -105,7 +105,8 @@ func listPop(tx *Tx, sh *shard, e entry, key []byte, where, count int) []string 
 	for i := range out {
 		out[i] = l.pop(where)
 	}
-	if !dropIfEmpty(tx, key, l) {
+	tx.notify(notifyList, listPopEvent[where], key)
+	if !tx.notifyDel(dropIfEmpty(tx, key, l), key) {
 		tx.modified(sh, key)
 	}
 	return out
@@ -119,11 +120,13 @@ func listPushTo(tx *Tx, key []byte, v string, where int) {
 		l = newListObj()
 		l.push(v, where)
 		tx.putObject(key, l, false)
+		tx.notify(notifyList, listPushEvent[where], key)
 		return
 	}
 	l = mutable[*listObj](tx, sh, e)
 	l.push(v, where)
 	tx.modified(sh, key)
+	tx.notify(notifyList, listPushEvent[where], key)
 }
 
 // listMove is LMOVE's core with both keys locked: it pops from src and
@@ -147,9 +150,17 @@ func listMove(tx *Tx, src, dst []byte, from, to int) (string, bool, string) {
 		v := l.pop(from)
 		l.push(v, to)
 		tx.modified(sh, src)
+		tx.notify(notifyList, listPushEvent[to], src)
+		tx.notify(notifyList, listPopEvent[from], src)
 		return v, true, ""
 	}
-	v := listPop(tx, sh, e, src, from, 1)[0]
+	// Pushed first, then popped: Redis' order of the events.
+	l = mutable[*listObj](tx, sh, e)
+	v := l.pop(from)
 	listPushTo(tx, dst, v, to)
+	tx.notify(notifyList, listPopEvent[from], src)
+	if !tx.notifyDel(dropIfEmpty(tx, src, l), src) {
+		tx.modified(sh, src)
+	}
 	return v, true, ""
 }

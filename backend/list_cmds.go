@@ -85,6 +85,7 @@ func pushCmd(where int, xx bool) func(c *Client, args [][]byte) {
 			}
 			tx.modified(sh, key)
 		}
+		tx.notify(notifyList, listPushEvent[where], key)
 		c.emitSelf(tx)
 		c.int(int64(l.Len()))
 	}
@@ -240,6 +241,7 @@ func cmdLSet(c *Client, args [][]byte) {
 	l = mutable[*listObj](tx, sh, e)
 	l.t.Set(i, string(args[3]))
 	tx.modified(sh, key)
+	tx.notify(notifyList, "lset", key)
 	c.emitSelf(tx)
 	c.ok()
 }
@@ -272,7 +274,8 @@ func cmdLTrim(c *Client, args [][]byte) {
 	} else {
 		l.t.DeleteRange(0, n)
 	}
-	if !dropIfEmpty(tx, key, l) {
+	tx.notify(notifyList, "ltrim", key)
+	if !tx.notifyDel(dropIfEmpty(tx, key, l), key) {
 		tx.modified(sh, key)
 	}
 	c.emitSelf(tx)
@@ -340,7 +343,8 @@ func cmdLRem(c *Client, args [][]byte) {
 			}
 		}
 	}
-	if !dropIfEmpty(tx, key, l) {
+	tx.notify(notifyList, "lrem", key)
+	if !tx.notifyDel(dropIfEmpty(tx, key, l), key) {
 		tx.modified(sh, key)
 	}
 	c.emitSelf(tx)
@@ -398,6 +402,7 @@ func cmdLInsert(c *Client, args [][]byte) {
 	l = mutable[*listObj](tx, sh, e)
 	l.t.Insert(at, string(args[4]))
 	tx.modified(sh, key)
+	tx.notify(notifyList, "linsert", key)
 	c.emitSelf(tx)
 	c.int(int64(l.Len()))
 }

@@ -119,6 +119,8 @@ func New(cfg Config) (*Server, error) {
 	s.protoMaxBulkLen.Store(cfg.ProtoMaxBulkLen)
 	s.limits.store(cfg)
 	s.pubsub.limits.store(cfg)
+	s.ks.events = &s.pubsub
+	s.ks.SetNotifyFlags(cfg.NotifyKeyspaceEvents)
 	s.migr.guard.setGuardTime(time.Duration(cfg.MigrateGuardTime) * time.Millisecond)
 	s.clientTimeout.Store(int64(time.Duration(cfg.Timeout) * time.Second))
 	s.save.lastDur.Store(-1)

@@ -66,6 +66,7 @@ func cmdSAdd(c *Client, args [][]byte) {
 		}
 	}
 	if n > 0 {
+		tx.notify(notifySet, "sadd", key)
 		c.emitSelf(tx)
 	}
 	c.int(int64(n))
@@ -102,7 +103,8 @@ func cmdSRem(c *Client, args [][]byte) {
 		}
 	}
 	if n > 0 {
-		if !dropIfEmpty(tx, key, mut) {
+		tx.notify(notifySet, "srem", key)
+		if !tx.notifyDel(dropIfEmpty(tx, key, mut), key) {
 			tx.modified(sh, key)
 		}
 		c.emitSelf(tx)
@@ -209,6 +211,8 @@ func cmdSPop(c *Client, args [][]byte) {
 	if count >= int64(s.Len()) {
 		s.each(func(m string) bool { popped = append(popped, m); return true })
 		tx.remove(sh, e)
+		tx.notify(notifySet, "spop", key)
+		tx.notify(notifyGeneric, "del", key)
 		tx.emit([]byte("DEL"), key)
 	} else {
 		mut := mutable[*setObj](tx, sh, e)
@@ -222,6 +226,7 @@ func cmdSPop(c *Client, args [][]byte) {
 			args = append(args, []byte(m))
 		}
 		tx.modified(sh, key)
+		tx.notify(notifySet, "spop", key)
 		tx.emit(args...)
 	}
 	if !hasCount {
@@ -300,17 +305,20 @@ func cmdSMove(c *Client, args [][]byte) {
 	}
 	s = mutable[*setObj](tx, ssh, se)
 	s.remove(m)
-	if !dropIfEmpty(tx, src, s) {
+	tx.notify(notifySet, "srem", src)
+	if !tx.notifyDel(dropIfEmpty(tx, src, s), src) {
 		tx.modified(ssh, src)
 	}
 	if !dfound {
 		d = newSetFor(m)
 		d.add(&c.s.limits, m)
 		tx.putObject(dst, d, false)
+		tx.notify(notifySet, "sadd", dst)
 	} else if !d.has(m) {
 		d = mutable[*setObj](tx, dsh, de)
 		d.add(&c.s.limits, m)
 		tx.modified(dsh, dst)
+		tx.notify(notifySet, "sadd", dst)
 	}
 	c.emitSelf(tx)
 	c.int(1)
@@ -424,11 +432,14 @@ func setopCmd(op int, store, cardOnly bool) func(c *Client, args [][]byte) {
 		}
 		switch {
 		case store:
-			if e, sh, ok := tx.lookup(dst); ok {
-				tx.remove(sh, e)
-			}
 			if len(result) > 0 {
+				// Replaces dst, as Redis' setKey ("new" only when it did
+				// not exist).
 				tx.putObject(dst, setFrom(&c.s.limits, result), false)
+				tx.notify(notifySet, setStoreEvent[op], dst)
+			} else if e, sh, ok := tx.lookup(dst); ok {
+				tx.remove(sh, e)
+				tx.notify(notifyGeneric, "del", dst)
 			}
 			c.emitSelf(tx)
 			c.int(int64(len(result)))

@@ -148,6 +148,7 @@ func cmdSet(c *Client, args [][]byte) {
 		tx := c.begin()
 		tx.lockKey(key)
 		tx.put(tx.shardOf(h), e, false)
+		tx.notify(notifyString, "set", key)
 		tx.emitRaw(c.raw)
 		c.commit()
 		c.ok()
@@ -207,6 +208,10 @@ func setGeneric(c *Client, cmd string, key, val []byte, rest [][]byte, o setOpti
 		e = e.withExp(at)
 	}
 	tx.put(sh, e, o.keepTTL)
+	tx.notify(notifyString, "set", key)
+	if at >= 0 {
+		tx.notify(notifyGeneric, "expire", key)
+	}
 	switch {
 	case at >= 0:
 		tx.emit([]byte("SET"), key, val, []byte("PXAT"), strconv.AppendInt(nil, at, 10))
@@ -260,6 +265,7 @@ func cmdGetSet(c *Client, args [][]byte) {
 		c.null()
 	}
 	tx.put(sh, newStringEntry(hashKey(key), key, args[2]), false)
+	tx.notify(notifyString, "set", key)
 	tx.emit([]byte("SET"), key, args[2])
 }
 
@@ -277,6 +283,7 @@ func cmdGetDel(c *Client, args [][]byte) {
 	default:
 		c.bulkString(e.str())
 		tx.remove(sh, e)
+		tx.notify(notifyGeneric, "del", key)
 		tx.emit([]byte("DEL"), key)
 	}
 }
@@ -312,12 +319,15 @@ func cmdGetEX(c *Client, args [][]byte) {
 	switch {
 	case (o.kind == expEXAT || o.kind == expPXAT) && at <= tx.now && !tx.hideExpired:
 		tx.remove(sh, e)
+		tx.notify(notifyGeneric, "del", key)
 		tx.emit([]byte("DEL"), key)
 	case at >= 0:
 		tx.setExpire(sh, e, at)
+		tx.notify(notifyGeneric, "expire", key)
 		tx.emit([]byte("PEXPIREAT"), key, strconv.AppendInt(nil, at, 10))
 	case o.persist:
 		if tx.persist(sh, e) {
+			tx.notify(notifyGeneric, "persist", key)
 			tx.emit([]byte("PERSIST"), key)
 		}
 	}
@@ -357,6 +367,7 @@ func cmdMSet(c *Client, args [][]byte) {
 	for i := 1; i < len(args); i += 2 {
 		h := hashKey(args[i])
 		tx.put(tx.shardOf(h), newStringEntry(h, args[i], args[i+1]), false)
+		tx.notify(notifyString, "set", args[i])
 	}
 	tx.emit(args...)
 	c.commit()
@@ -380,6 +391,7 @@ func cmdMSetNX(c *Client, args [][]byte) {
 	for i := 1; i < len(args); i += 2 {
 		h := hashKey(args[i])
 		tx.put(tx.shardOf(h), newStringEntry(h, args[i], args[i+1]), false)
+		tx.notify(notifyString, "set", args[i])
 	}
 	tx.emit(args...)
 	c.int(1)
@@ -434,6 +446,7 @@ func incrDecr(c *Client, key []byte, incr int64) {
 	var buf [24]byte
 	num := strconv.AppendInt(buf[:0], v, 10)
 	tx.put(sh, newStringEntry(hashKey(key), key, num), true)
+	tx.notify(notifyString, "incrby", key)
 	c.emitSelf(tx)
 	c.int(v)
 }
@@ -470,6 +483,7 @@ func cmdIncrByFloat(c *Client, args [][]byte) {
 	}
 	s := formatLongDoubleHuman(sum)
 	tx.put(sh, newStringEntryS(hashKey(key), string(key), s), true)
+	tx.notify(notifyString, "incrbyfloat", key)
 	tx.emitStrings("SET", string(key), s, "KEEPTTL")
 	c.bulkString(s)
 }
@@ -495,6 +509,7 @@ func cmdAppend(c *Client, args [][]byte) {
 	h := hashKey(key)
 	ne := newStringEntry(h, key, []byte(old), add)
 	tx.put(sh, ne, true)
+	tx.notify(notifyString, "append", key)
 	c.emitSelf(tx)
 	c.int(int64(ne.strLen()))
 }
@@ -593,6 +608,7 @@ func cmdSetRange(c *Client, args [][]byte) {
 	copy(nv[off:], val)
 	ne := newStringEntry(hashKey(key), key, nv)
 	tx.put(sh, ne, true)
+	tx.notify(notifyString, "setrange", key)
 	c.emitSelf(tx)
 	c.int(n)
 }

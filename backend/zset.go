@@ -259,7 +259,10 @@ func zsetPop(tx *Tx, sh *shard, e entry, key []byte, where, count int) []zitem {
 		z.remove([]byte(it.m))
 		out = append(out, it)
 	}
-	if !dropIfEmpty(tx, key, z) {
+	if count > 0 {
+		tx.notify(notifyZset, zpopEvent[where], key)
+	}
+	if !tx.notifyDel(dropIfEmpty(tx, key, z), key) {
 		tx.modified(sh, key)
 	}
 	return out

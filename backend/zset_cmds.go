@@ -177,6 +177,7 @@ done:
 		if found {
 			tx.modified(sh, key)
 		}
+		tx.notify(notifyZset, zaddEvent[b2i(incr)], key)
 		c.emitSelf(tx)
 	}
 	if !found && z != nil && z.Len() == 0 {
@@ -209,7 +210,8 @@ func cmdZRem(c *Client, args [][]byte) {
 		}
 	}
 	if n > 0 {
-		if !dropIfEmpty(tx, key, z) {
+		tx.notify(notifyZset, "zrem", key)
+		if !tx.notifyDel(dropIfEmpty(tx, key, z), key) {
 			tx.modified(sh, key)
 		}
 		c.emitSelf(tx)

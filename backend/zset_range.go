@@ -381,17 +381,18 @@ func cmdZRangeStore(c *Client, args [][]byte) {
 	if found {
 		out = q.run(z, nil)
 	}
-	storeZset(c, tx, dst, out)
+	storeZset(c, tx, dst, out, "zrangestore")
 	c.emitSelf(tx)
 	c.int(int64(len(out)))
 }
 
 // storeZset replaces dst with a sorted set of items (any order), or
 // deletes it when items is empty (Redis' setKey / dbDelete).
-func storeZset(c *Client, tx *Tx, dst []byte, items []zitem) {
+func storeZset(c *Client, tx *Tx, dst []byte, items []zitem, event string) {
 	if len(items) == 0 {
 		if e, sh, ok := tx.lookup(dst); ok {
 			tx.remove(sh, e)
+			tx.notify(notifyGeneric, "del", dst)
 		}
 		return
 	}
@@ -404,6 +405,7 @@ func storeZset(c *Client, tx *Tx, dst []byte, items []zitem) {
 	z := zsetFromSorted(sorted, fitsListpack(&c.s.limits, len(sorted), maxLen))
 	tx.lookup(dst) // an expired destination is deleted first, as Redis' setKey
 	tx.putObject(dst, z, false)
+	tx.notify(notifyZset, event, dst)
 }
 
 func cmdZCount(c *Client, args [][]byte) {
@@ -501,7 +503,8 @@ func zremrangeCmd(kind int) func(c *Client, args [][]byte) {
 		if from < to {
 			z = mutable[*zsetObj](tx, sh, e)
 			z.deleteRanks(from, to)
-			if !dropIfEmpty(tx, key, z) {
+			tx.notify(notifyZset, zremrangeEvent[kind], key)
+			if !tx.notifyDel(dropIfEmpty(tx, key, z), key) {
 				tx.modified(sh, key)
 			}
 			c.emitSelf(tx)

@@ -261,7 +261,7 @@ func zsetopCmd(op int, store, cardOnly bool) func(c *Client, args [][]byte) {
 		}
 		switch {
 		case store:
-			storeZset(c, tx, dst, result)
+			storeZset(c, tx, dst, result, zsetStoreEvent[op])
 			c.emitSelf(tx)
 			c.int(int64(len(result)))
 		case cardOnly:
