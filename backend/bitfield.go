@@ -328,8 +328,23 @@ func bitfieldGeneric(c *Client, args [][]byte, ro bool) {
 	// Redis creates or grows the key even when every write fails
 	// (OVERFLOW FAIL) but then does not propagate it: emitting it keeps
 	// replicas and the AOF equal to this server.
-	if changed := runBitfield(ops, p, reply); changed || grown {
+	applied := 0 // SET and INCRBY that wrote (Redis notifies them on a grown key)
+	for _, op := range ops {
+		if op.opcode != bfGet {
+			applied++
+		}
+	}
+	count := func(v int64, ok bool) {
+		if !ok {
+			applied--
+		}
+		reply(v, ok)
+	}
+	if changed := runBitfield(ops, p, count); changed || grown {
 		tx.put(sh, ne, true)
+		if changed || applied > 0 {
+			tx.notify(notifyString, "setbit", key)
+		}
 		c.emitSelf(tx)
 	}
 }

@@ -141,6 +141,7 @@ func cmdSetBit(c *Client, args [][]byte) {
 		ne, v := newBitmapEntry(key, old, max(len(old), i+1))
 		v[i] = cur&^(1<<shift) | byte(on)<<shift
 		tx.put(sh, ne, true)
+		tx.notify(notifyString, "setbit", key)
 		c.emitSelf(tx)
 	}
 	c.int(was)
@@ -467,6 +468,7 @@ func cmdBitOp(c *Client, args [][]byte) {
 		// BITOP itself then).
 		if e, sh, found := tx.lookup(dest); found {
 			tx.remove(sh, e)
+			tx.notify(notifyGeneric, "del", dest)
 			c.emitSelf(tx)
 		}
 		c.int(0)
@@ -475,6 +477,7 @@ func cmdBitOp(c *Client, args [][]byte) {
 	ne, res := newBitmapEntry(dest, "", maxlen)
 	bitop(res, op, srcs)
 	tx.put(tx.shardOf(ne.hash), ne, false)
+	tx.notify(notifyString, "set", dest)
 	c.emitSelf(tx)
 	c.int(int64(maxlen))
 }

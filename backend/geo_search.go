@@ -192,6 +192,7 @@ func georadiusGeneric(c *Client, tx *Tx, args [][]byte, srcIdx int, flags int) {
 		if storeKey != nil {
 			if e, sh, ok := tx.lookup(storeKey); ok {
 				tx.remove(sh, e)
+				tx.notify(notifyGeneric, "del", storeKey)
 				c.emitSelf(tx)
 			}
 			c.int(0)

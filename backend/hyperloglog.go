@@ -99,6 +99,7 @@ func cmdPFAdd(c *Client, args [][]byte) {
 	}
 	hllInvalidateCache(b.s)
 	storeHLL(tx, sh, key, b.s)
+	tx.notify(notifyString, "pfadd", key)
 	c.emitSelf(tx)
 	c.int(1)
 }
@@ -213,6 +214,7 @@ func cmdPFMerge(c *Client, args [][]byte) {
 	}
 	hllInvalidateCache(b.s)
 	storeHLL(tx, sh, dest, b.s)
+	tx.notify(notifyString, "pfadd", dest)
 	c.emitSelf(tx)
 	c.ok()
 }

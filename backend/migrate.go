@@ -237,6 +237,7 @@ func cmdMigrateKey(c *Client, args [][]byte) {
 		return
 	}
 	tx.remove(sh, e)
+	tx.notify(notifyGeneric, "del", key)
 	tx.emit([]byte("DEL"), key)
 	c.s.migr.guard.tomb(key, addr)
 	c.commit()
@@ -409,6 +410,7 @@ func (s *Server) sendBatch(c *Client, tx *Tx, sh *shard, addr, password string, 
 		}
 		k := e.key()
 		tx.remove(sh, e)
+		tx.notifyStr(notifyGeneric, "del", k)
 		tx.emitStrings("DEL", k)
 	}
 	return firstErr

@@ -110,3 +110,81 @@ func TestNotifyConfig(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestNotifyScript compares the notifications of the families the random
+// generators do not cover (bitmaps, HyperLogLog, geo, SORT STORE, COPY,
+// RESTORE, GETEX, blocking pops served by a push, MULTI/EXEC) with
+// redis-server's, under several flag sets.
+func TestNotifyScript(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	script := [][]string{
+		{"SET", "s", "1"}, {"SETBIT", "b", "7", "1"}, {"SETBIT", "b", "7", "1"}, {"SETBIT", "b", "100", "0"}, {"SETBIT", "s", "1", "1"},
+		{"BITFIELD", "bf", "SET", "u8", "0", "0"}, {"BITFIELD", "bf", "SET", "u8", "0", "0"}, {"BITFIELD", "bf", "SET", "u8", "0", "7"},
+		{"BITFIELD", "bf", "OVERFLOW", "FAIL", "INCRBY", "u2", "100", "9"}, {"BITFIELD", "bf2", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9"},
+		{"BITFIELD", "bf", "GET", "u8", "0"}, {"BITFIELD", "bf", "INCRBY", "u8", "64", "1"},
+		{"BITOP", "AND", "dest", "b", "s"}, {"BITOP", "OR", "dest", "b", "nosuch"}, {"BITOP", "OR", "dest", "nosuch"}, {"BITOP", "OR", "dest", "nosuch"},
+		{"PFADD", "hll", "a", "b"}, {"PFADD", "hll", "a"}, {"PFADD", "hll2"}, {"PFADD", "hll2", "c"}, {"PFMERGE", "hll3", "hll", "hll2"}, {"PFMERGE", "hll3"},
+		{"PFCOUNT", "hll"},
+		{"GEOADD", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"}, {"GEOADD", "g", "XX", "13.361389", "38.115556", "Palermo"},
+		{"GEOSEARCHSTORE", "gs", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC"},
+		{"GEOSEARCHSTORE", "gs", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "km", "ASC"},
+		{"GEORADIUS", "g", "15", "37", "200", "km", "STORE", "gr"}, {"GEORADIUS", "g", "15", "37", "200", "km", "STOREDIST", "gr"},
+		{"GEOSEARCHSTORE", "gs", "nosuch", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC"}, {"GEORADIUS", "nosuch", "15", "37", "200", "km", "STORE", "gr"},
+		{"RPUSH", "l", "3", "1", "2"}, {"SORT", "l", "STORE", "sorted"}, {"SORT", "l", "STORE", "sorted"}, {"SORT", "nosuch", "STORE", "sorted"},
+		{"SORT", "nosuch", "STORE", "sorted"},
+		{"COPY", "l", "l2"}, {"COPY", "l", "l2"}, {"COPY", "l", "l2", "REPLACE"}, {"COPY", "nosuch", "l3"},
+		{"SET", "r", "v"}, {"DUMP", "r"},
+		{"SET", "x", "1", "EX", "100"}, {"GETEX", "x", "PERSIST"}, {"GETEX", "x", "PERSIST"}, {"GETEX", "x", "EX", "100"}, {"GETEX", "x", "PXAT", "1"},
+		{"SET", "x", "1", "KEEPTTL", "GET"}, {"SET", "x", "2", "PXAT", "1"}, {"SETEX", "x", "100", "v"}, {"PSETEX", "x", "100000", "v"},
+		{"GETSET", "x", "3"}, {"GETDEL", "x"}, {"GETDEL", "x"}, {"MSET", "m1", "1", "m2", "2"}, {"MSETNX", "m3", "1", "m4", "2"}, {"MSETNX", "m3", "1"},
+		{"INCR", "n"}, {"DECRBY", "n", "3"}, {"INCRBYFLOAT", "n", "1.5"}, {"APPEND", "n", "x"}, {"SETRANGE", "n", "10", "y"}, {"SETRANGE", "n", "1", ""},
+		{"EXPIRE", "n", "100"}, {"PEXPIRE", "n", "100000"}, {"EXPIREAT", "n", "9999999999"}, {"PEXPIREAT", "n", "99999999999"}, {"PERSIST", "n"}, {"PERSIST", "n"},
+		{"EXPIRE", "n", "100", "NX"}, {"EXPIRE", "n", "100", "NX"}, {"EXPIRE", "n", "-1"}, {"EXPIRE", "nosuch", "10"},
+		{"SET", "a", "1"}, {"RENAME", "a", "b2"}, {"SET", "a", "1"}, {"RENAME", "a", "b2"}, {"RENAMENX", "b2", "m1"}, {"RENAMENX", "b2", "c2"}, {"RENAME", "c2", "c2"},
+		{"UNLINK", "c2", "m1", "nosuch"}, {"DEL", "m2", "m3", "m4"},
+		{"MULTI"}, {"SET", "t1", "1"}, {"LPUSH", "t2", "a"}, {"LPOP", "t2"}, {"INCR", "t1"}, {"DEL", "t1"}, {"EXEC"},
+		{"EVAL", "redis.call('set', KEYS[1], 'x'); redis.call('expire', KEYS[1], 100); return redis.call('del', KEYS[1])", "1", "ev"},
+		{"LPUSH", "lm", "a", "b"}, {"LMOVE", "lm", "lm2", "LEFT", "RIGHT"}, {"LMOVE", "lm", "lm2", "RIGHT", "LEFT"}, {"LMOVE", "lm2", "lm2", "LEFT", "RIGHT"},
+		{"RPOPLPUSH", "lm2", "lm3"}, {"LMPOP", "2", "nosuch", "lm3", "LEFT", "COUNT", "5"},
+		{"ZADD", "z", "1", "a", "2", "b", "3", "c"}, {"ZINCRBY", "z", "1", "a"}, {"ZMPOP", "1", "z", "MIN"}, {"ZPOPMAX", "z", "5"}, {"ZPOPMIN", "z"},
+		{"FLUSHALL"},
+	}
+	for _, flags := range []string{"KEA", "KEAn", "Eg$x", "Kln", "KEz"} {
+		t.Run(flags, func(t *testing.T) {
+			d := newNotifyDiffer(t, rd.Addr, sh.addr(), flags)
+			var restorePayload string
+			for _, c := range script {
+				if c[0] == "DUMP" {
+					restorePayload = parseRESP(d.ref.do(c...)).s
+					d.got.do(c...)
+					for _, r := range [][]string{{"RESTORE", "rr", "0", restorePayload}, {"RESTORE", "rr", "0", restorePayload, "REPLACE"},
+						{"RESTORE", "rr", "1", restorePayload, "REPLACE", "ABSTTL"}, {"RESTORE", "rr", "100000", restorePayload}} {
+						d.run(r)
+						d.events()
+					}
+					continue
+				}
+				d.run(c)
+				if c[0] != "MULTI" && !inMulti(d.last) {
+					d.events()
+				}
+			}
+			t.Logf("%d notifications compared", d.messages)
+		})
+	}
+}
+
+// inMulti reports whether the last commands opened a MULTI not yet
+// closed.
+func inMulti(last []string) bool {
+	for i := len(last) - 1; i >= 0; i-- {
+		switch strings.Fields(last[i] + " x")[0] {
+		case "EXEC", "DISCARD":
+			return false
+		case "MULTI":
+			return true
+		}
+	}
+	return false
+}

@@ -433,6 +433,7 @@ func sortGeneric(c *Client, tx *Tx, key []byte, o *sortOptions) {
 	if len(out) > 0 {
 		l := &listObj{t: btreeFrom(out)}
 		tx.putObject(o.store, l, false)
+		tx.notify(notifyList, "sortstore", o.store)
 		if exists {
 			tx.emit([]byte("DEL"), o.store)
 		}
@@ -444,6 +445,7 @@ func sortGeneric(c *Client, tx *Tx, key []byte, o *sortOptions) {
 		tx.emit(args...)
 	} else if exists {
 		tx.remove(sh, old)
+		tx.notify(notifyGeneric, "del", o.store)
 		tx.emit([]byte("DEL"), o.store)
 	}
 	c.int(int64(outLen))

@@ -47,7 +47,11 @@ unit/keyspace|/^COPY basic usage for stream|streams are not provided
 unit/multi|Blocking commands ignores the timeout|streams (XREAD, XGROUP) are not provided
 unit/pause|Test RO scripts are not blocked by pause RO|FUNCTION/FCALL are not provided (the test loads a function)
 unit/pubsub|PubSub messages with CLIENT REPLY OFF|RESP3 (HELLO 3) and CLIENT REPLY are not provided
-unit/pubsub|/^Keyspace notifications|keyspace notifications (notify-keyspace-events) are not provided
+unit/pubsub|Keyspace notifications: stream events test|streams are not provided
+unit/pubsub|Keyspace notifications: we receive keyspace notifications|CLIENT REPLY is not provided (the test silences replies with it first; TestNotifyDifferential covers keyspace messages)
+unit/pubsub|Keyspace notifications: we receive keyevent notifications|CLIENT REPLY is not provided (the test silences replies with it first; TestNotifyDifferential covers keyevent messages)
+unit/pubsub|Keyspace notifications: we can receive both kind of events|CLIENT REPLY is not provided (the test sends CLIENT REPLY ON first; TestNotifyDifferential covers both kinds)
+unit/pubsub|Keyspace notifications: evicted events|maxmemory (eviction) is not provided
 unit/scripting|EVAL - Scripts can'"'"'t run XREAD and XREADGROUP with BLOCK option|streams (XREAD, XGROUP) are not provided
 unit/scripting|CLUSTER RESET can not be invoke from within a script|CLUSTER is not provided (the script gets "Unknown Redis command")
 unit/scripting|reject script do not cause a Lua stack leak|maxmemory is not provided (CONFIG SET maxmemory 1 is refused)
