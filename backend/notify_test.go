@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardis/shardis/integration/harness"
 )
@@ -187,4 +188,88 @@ func inMulti(last []string) bool {
 		}
 	}
 	return false
+}
+
+// TestNotifyBlocked compares the notifications of a push that serves a
+// blocked BLPOP, BLMOVE or BZPOPMIN with redis-server's: the push's events,
+// then the pop's (and "del" of the emptied key), as Redis serves the
+// blocked client after the pushing command.
+func TestNotifyBlocked(t *testing.T) {
+	rd := harness.StartRedis(t)
+	sh := startServer(t, nil)
+	d := newNotifyDiffer(t, rd.Addr, sh.addr(), "KEA")
+	blockers := map[string]*rawConn{"redis": dialRaw(t, rd.Addr), "shardis": dialRaw(t, sh.addr())}
+	waitBlocked := func(c *rawConn) {
+		for i := 0; i < 500; i++ {
+			if strings.Contains(c.do("INFO", "clients"), "blocked_clients:1") {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatal("client did not block")
+	}
+	for _, tc := range []struct{ block, push []string }{
+		{[]string{"BLPOP", "bl", "5"}, []string{"RPUSH", "bl", "x"}},
+		{[]string{"BLPOP", "bl", "5"}, []string{"RPUSH", "bl", "x", "y"}},
+		{[]string{"BLMOVE", "bm", "bm2", "LEFT", "RIGHT", "5"}, []string{"LPUSH", "bm", "x"}},
+		{[]string{"BRPOPLPUSH", "bm", "bm", "5"}, []string{"LPUSH", "bm", "x"}},
+		{[]string{"BLMPOP", "5", "2", "q1", "q2", "RIGHT", "COUNT", "3"}, []string{"LPUSH", "q2", "a", "b"}},
+		{[]string{"BZPOPMIN", "bz", "5"}, []string{"ZADD", "bz", "1", "a"}},
+		{[]string{"BZMPOP", "5", "1", "bz", "MAX", "COUNT", "2"}, []string{"ZADD", "bz", "1", "a", "2", "b", "3", "c"}},
+	} {
+		for name, ref := range map[string]*rawConn{"redis": d.ref, "shardis": d.got} {
+			blockers[name].send(encodeCommand(tc.block...))
+			waitBlocked(ref)
+		}
+		d.last = append(d.last, strings.Join(tc.block, " "))
+		d.run(tc.push)
+		for _, b := range blockers {
+			b.reply()
+		}
+		d.events()
+	}
+	d.same("FLUSHALL")
+	d.events()
+}
+
+// TestNotifyExpired checks "expired" from the active expiry cycle (keys
+// nobody reads) and from a lazy lookup (a Tx that finds the key expired
+// records the event; it is published when the Tx unlocks).
+func TestNotifyExpired(t *testing.T) {
+	sh := startServer(t, func(c *Config) { c.NotifyKeyspaceEvents = notifyKeyevent | notifyExpired })
+	sub := dialRaw(t, sh.addr())
+	sub.do("SUBSCRIBE", "__keyevent@0__:expired")
+	w := dialRaw(t, sh.addr())
+	for _, k := range []string{"a", "b", "c"} {
+		w.do("SET", k, "v", "PX", "5")
+	}
+	got := map[string]bool{}
+	for len(got) < 3 {
+		v := parseRESP(sub.reply()) // the active cycle deletes them (hz 10)
+		got[v.arr[2].s] = true
+	}
+	if !got["a"] || !got["b"] || !got["c"] {
+		t.Fatalf("expired: %v", got)
+	}
+
+	// Lazy: a lookup of an expired key, with no active cycle involved.
+	ks := NewKeyspace(NewStream(0))
+	var hub pubsubHub
+	ks.events = &hub
+	ks.SetNotifyFlags(notifyKeyspace | notifyKeyevent | notifyExpired)
+	var tx Tx
+	tx.reset(ks, 1000)
+	tx.lockKey([]byte("k"))
+	h := hashKey([]byte("k"))
+	tx.put(tx.shardOf(h), newStringEntry(h, []byte("k"), []byte("v")).withExp(500), false)
+	if _, _, ok := tx.lookup([]byte("k")); ok {
+		t.Fatal("k should be expired")
+	}
+	if len(tx.events) != 1 || tx.events[0] != (keyEvent{"expired", "k"}) {
+		t.Fatalf("events: %v", tx.events)
+	}
+	tx.unlock()
+	if len(tx.events) != 0 {
+		t.Fatalf("events left after unlock: %v", tx.events)
+	}
 }
