@@ -359,6 +359,7 @@ func (tx *Tx) lookupRead(key []byte) (entry, *shard, bool) {
 		sh.hits++
 	} else {
 		sh.misses++
+		tx.notify(notifyKeyMiss, "keymiss", key)
 	}
 	return e, sh, ok
 }

@@ -74,7 +74,7 @@ func (d *notifyDiffer) run(cmd []string) {
 func TestNotifyDifferential(t *testing.T) {
 	rd := harness.StartRedis(t)
 	sh := startServer(t, nil)
-	for fi, flags := range []string{"KEA", "KEAn", "Kg$", "El", "Ksz", "Eh", "KExn", "AK"} {
+	for fi, flags := range []string{"KEA", "KEAn", "Kg$", "El", "Ksz", "Eh", "KExn", "AK", "KEm", "Egm"} {
 		t.Run(flags, func(t *testing.T) {
 			d := newNotifyDiffer(t, rd.Addr, sh.addr(), flags)
 			seed := uint64(fi + 1)
@@ -151,7 +151,7 @@ func TestNotifyScript(t *testing.T) {
 		{"ZADD", "z", "1", "a", "2", "b", "3", "c"}, {"ZINCRBY", "z", "1", "a"}, {"ZMPOP", "1", "z", "MIN"}, {"ZPOPMAX", "z", "5"}, {"ZPOPMIN", "z"},
 		{"FLUSHALL"},
 	}
-	for _, flags := range []string{"KEA", "KEAn", "Eg$x", "Kln", "KEz"} {
+	for _, flags := range []string{"KEA", "KEAn", "Eg$x", "Kln", "KEz", "KEm"} {
 		t.Run(flags, func(t *testing.T) {
 			d := newNotifyDiffer(t, rd.Addr, sh.addr(), flags)
 			var restorePayload string
@@ -271,5 +271,28 @@ func TestNotifyExpired(t *testing.T) {
 	tx.unlock()
 	if len(tx.events) != 0 {
 		t.Fatalf("events left after unlock: %v", tx.events)
+	}
+}
+
+// TestNotifyReplica: a replica notifies the writes it applies from its
+// master (through the same handlers), and an expired key's deletion as
+// the master's DEL ("del"), never "expired" itself, as Redis replicas do.
+func TestNotifyReplica(t *testing.T) {
+	m := startServer(t, nil)
+	r := startReplica(t, m.addr(), func(c *Config) { c.NotifyKeyspaceEvents = notifyKeyevent | notifyAll })
+	waitSynced(t, client(t, m.addr()), client(t, r.addr()))
+	sub := dialRaw(t, r.addr())
+	sub.do("PSUBSCRIBE", "__keyevent@0__:*")
+	w := dialRaw(t, m.addr())
+	for _, c := range [][]string{{"SET", "a", "1"}, {"LPUSH", "l", "x"}, {"HSET", "h", "f", "v"}, {"DEL", "a"}, {"INCRBYFLOAT", "n", "1.5"},
+		{"SET", "e", "v", "PX", "30"}} {
+		w.do(c...)
+	}
+	want := []string{"set a", "lpush l", "hset h", "del a", "set n", "set e", "expire e", "del e"}
+	for i, exp := range want {
+		v := parseRESP(sub.reply())
+		if got := strings.TrimPrefix(v.arr[2].s, "__keyevent@0__:") + " " + v.arr[3].s; got != exp {
+			t.Fatalf("message %d: %q, want %q", i, got, exp)
+		}
 	}
 }
