@@ -92,7 +92,9 @@
 // looks up with tx.lookup/lookupRead, writes with tx.put, tx.putObject,
 // tx.remove, tx.setExpire, tx.mutableObject, emits its replayable form
 // (c.emitSelf when the command as sent is deterministic, tx.emit
-// otherwise) and calls c.commit() before replying with c.ok/c.err/c.bulk...
+// otherwise), records its keyspace notifications (tx.notify with Redis'
+// event name and class; notify.go publishes them when the Tx unlocks)
+// and calls c.commit() before replying with c.ok/c.err/c.bulk...
 // A type implements Object (entry.go): Type, Encoding, Len, Clone (cheap
 // for large collections: share structure), MemoryUsage and Rewrite (the
 // commands that recreate it, for the AOF and full sync). object_test.go
