@@ -166,7 +166,11 @@ func (tx *Tx) publishEvents() {
 		}
 		tx.events[i] = keyEvent{}
 	}
-	tx.events = tx.events[:0]
+	if cap(tx.events) > 4096 {
+		tx.events = nil // a client keeps its Tx: not the backing array of one big command
+	} else {
+		tx.events = tx.events[:0]
+	}
 }
 
 // SetNotifyFlags sets the enabled notification classes (Redis' NOTIFY_*
